@@ -1,0 +1,29 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod clock;
+mod error;
+mod event;
+mod headers;
+mod secret;
+mod signature;
+mod signer;
+mod verify;
+
+#[cfg(feature = "amps")]
+#[cfg_attr(docsrs, doc(cfg(feature = "amps")))]
+pub mod amps;
+
+pub use clock::{Clock, MockClock, SystemClock};
+pub use error::{ParseError, SecretError, SignError, VerifyError};
+pub use event::{Event, Timestamp, WebhookId};
+pub use headers::{HeaderLookup, Headers};
+pub use secret::{KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret};
+pub use signature::{MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN};
+pub use signer::{SignedHeaders, Signer};
+pub use verify::{
+    BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Verified, Verifier, VerifierBuilder,
+};
+
+#[cfg(feature = "amps")]
+pub use amps::AmpsEvent;
