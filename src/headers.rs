@@ -59,8 +59,22 @@ impl<N: AsRef<str>, V: AsRef<[u8]>> Headers for Vec<(N, V)> {
 #[cfg(feature = "http")]
 impl Headers for http::HeaderMap {
     fn lookup(&self, name: &str) -> HeaderLookup<'_> {
-        // HeaderMap stores names in lowercase, so a lowercase lookup is case-insensitive.
-        let mut found = self.get_all(name).iter();
+        use http::HeaderName;
+        // Prebuilt names skip parsing the name on every request; HeaderMap stores names in
+        // lowercase, so a lowercase lookup is case-insensitive.
+        static KNOWN: [HeaderName; 6] = [
+            HeaderName::from_static("webhook-id"),
+            HeaderName::from_static("webhook-timestamp"),
+            HeaderName::from_static("webhook-signature"),
+            HeaderName::from_static("svix-id"),
+            HeaderName::from_static("svix-timestamp"),
+            HeaderName::from_static("svix-signature"),
+        ];
+        let all = match KNOWN.iter().find(|known| known.as_str() == name) {
+            Some(known) => self.get_all(known),
+            None => self.get_all(name),
+        };
+        let mut found = all.iter();
         match (found.next(), found.next()) {
             (None, _) => HeaderLookup::Missing,
             (Some(value), None) => HeaderLookup::One(value.as_bytes()),

@@ -1,1 +1,177 @@
+//! The command-line contract of `amps-webhooks sign` and `verify`: output fields and exit codes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write as _;
+use std::process::{Command, Output, Stdio};
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const BODY: &[u8] = br#"{"event":"push.completed","eventId":"evt_9","data":{"actionId":"a","deviceId":"d","result":{"success":true},"completedAt":"2026-05-08T22:00:05Z"}}"#;
+
+fn run(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The tool may exit before reading its input (a usage error): a broken pipe is expected then.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+fn sign(id: &str, timestamp: &str, body: &[u8]) -> Vec<String> {
+    let out = run(
+        &[
+            "sign",
+            "--secret",
+            SECRET,
+            "--id",
+            id,
+            "--timestamp",
+            timestamp,
+        ],
+        body,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn verify_args<'a>(headers: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["verify", "--secret", SECRET, "--now", "1614265330"];
+    for header in headers {
+        args.extend(["-H", header.as_str()]);
+    }
+    args.extend(extra);
+    args
+}
+
+#[test]
+fn sign_prints_the_three_headers_of_the_known_answer() {
+    let lines = sign(
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "1614265330",
+        br#"{"test": 2432232314}"#,
+    );
+    assert_eq!(
+        lines,
+        [
+            "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "webhook-timestamp: 1614265330",
+            "webhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        ]
+    );
+}
+
+#[test]
+fn verify_prints_the_event_as_json() {
+    let headers = sign("msg_1", "1614265330", BODY);
+    let out = run(&verify_args(&headers, &[]), BODY);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["id"], "msg_1");
+    assert_eq!(json["timestamp"], 1_614_265_330);
+    assert_eq!(json["type"], "push.completed");
+    assert_eq!(json["idempotency_key"], "evt_9");
+    assert_eq!(json["payload"]["actionId"], "a");
+}
+
+#[test]
+fn verify_reads_the_body_from_a_file_and_svix_headers() {
+    let dir = std::env::temp_dir().join(format!("amps-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("body.json");
+    std::fs::write(&file, BODY).unwrap();
+    let headers: Vec<String> = sign("msg_2", "1614265330", BODY)
+        .into_iter()
+        .map(|h| h.replacen("webhook-", "Svix-", 1))
+        .collect();
+    let out = run(
+        &verify_args(&headers, &["--body-file", file.to_str().unwrap()]),
+        b"",
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn rejection_exits_1_with_a_one_line_reason() {
+    let headers = sign("msg_1", "1614265330", BODY);
+    let out = run(&verify_args(&headers, &[]), b"{\"tampered\":true}");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("rejected: none of the 1 `v1` signatures matches"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let stale = sign("msg_1", "1614260000", BODY);
+    let out = run(&verify_args(&stale, &[]), BODY);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("5330 s old"));
+
+    let out = run(&verify_args(&headers[..2], &[]), BODY);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`webhook-signature` header"));
+}
+
+#[test]
+fn body_that_is_not_json_is_rejected_unless_no_parse() {
+    let body = b"\xff\xfenot json";
+    let headers = sign("msg_3", "1614265330", body);
+    let out = run(&verify_args(&headers, &[]), body);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("rejected: the body is not valid JSON")
+    );
+
+    let out = run(&verify_args(&headers, &["--no-parse"]), body);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({ "id": "msg_3", "timestamp": 1_614_265_330 })
+    );
+}
+
+#[test]
+fn configuration_errors_exit_2() {
+    let out = run(
+        &["verify", "--secret", "whsec_short", "-H", "webhook-id: a"],
+        BODY,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--secret"));
+    let out = run(&["verify", "--secret", SECRET, "-H", "no colon here"], BODY);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["sign", "--secret", SECRET, "--id", "has.dot"], BODY);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["verify", "--bogus-flag"], BODY);
+    assert_eq!(out.status.code(), Some(2));
+}
