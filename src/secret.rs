@@ -353,6 +353,33 @@ mod tests {
         );
     }
 
+    #[cfg(not(feature = "ed25519"))]
+    #[test]
+    fn ed25519_keys_ask_for_the_feature() {
+        for (text, found) in [
+            ("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=", "whpk_"),
+            (
+                "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==",
+                "whsk_",
+            ),
+        ] {
+            let error = Key::parse(text).unwrap_err();
+            assert_eq!(error, SecretError::Ed25519Disabled { found });
+            assert!(
+                error.to_string().contains("enable the `ed25519` feature"),
+                "{error}"
+            );
+            assert_eq!(
+                KeySet::parse([text]).unwrap_err(),
+                SecretError::Ed25519Disabled { found }
+            );
+        }
+        assert!(matches!(
+            Key::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Ok(Key::Hmac(_))
+        ));
+    }
+
     #[test]
     fn debug_is_redacted() {
         let secret = Secret::from_bytes(&[0x41; 32]).unwrap();
