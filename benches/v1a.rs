@@ -1,6 +1,11 @@
 //! Verifying one request signed with `v1a` (ed25519) beside `v1` (HMAC-SHA256), at 256 B and
 //! 16 KiB of body: `cargo bench --bench v1a --features ed25519`.
 
+#![allow(
+    clippy::expect_used,
+    reason = "a bench with a broken setup must stop loudly"
+)]
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -32,9 +37,15 @@ fn verify_v1_and_v1a(c: &mut Criterion) {
                 .build()
                 .expect("verifier");
             let headers = signed.webhook_headers();
-            verifier.verify(&headers, &body).expect("the request verifies");
+            verifier
+                .verify(&headers, &body)
+                .expect("the request verifies");
             group.bench_with_input(BenchmarkId::new(*name, len), &body, |b, body| {
-                b.iter(|| verifier.verify(black_box(&headers), black_box(body)).is_ok());
+                b.iter(|| {
+                    verifier
+                        .verify(black_box(&headers), black_box(body))
+                        .is_ok()
+                });
             });
         }
     }

@@ -1,6 +1,11 @@
 //! Asymmetric signatures (Standard Webhooks `v1a`, ed25519): the known-answer vector, one-bit
 //! changes, mixed headers, rotation, hostile signatures and keys, each with its exact error.
 
+#![allow(
+    clippy::expect_used,
+    reason = "helpers of the tests, outside #[test] functions"
+)]
+
 use std::time::Duration;
 
 use amps_webhooks::{

@@ -1,6 +1,11 @@
 //! The command-line tool with ed25519 keys: `sign` with `whsk_`, `verify` with `whpk_`, through
 //! `--secret` or its alias `--key`, and the exit codes of the refusals.
 
+#![allow(
+    clippy::expect_used,
+    reason = "helpers of the tests, outside #[test] functions"
+)]
+
 use std::io::Write as _;
 use std::process::{Command, Output, Stdio};
 
