@@ -304,7 +304,7 @@ fn decode_v1a_signature(encoded: &[u8]) -> Option<[u8; SIGNATURE_BYTES]> {
 ///
 /// `S` is checked here although ed25519-dalek checks it too, because a crate elsewhere in the
 /// build can turn on ed25519-dalek's `legacy_compatibility` feature, which lets `S + L` pass.
-pub(crate) fn strict_signature(bytes: &[u8; SIGNATURE_BYTES]) -> Option<ed25519_dalek::Signature> {
+fn strict_signature(bytes: &[u8; SIGNATURE_BYTES]) -> Option<ed25519_dalek::Signature> {
     let (r, s) = (bytes.first_chunk()?, bytes.last_chunk()?);
     if !bool::from(Scalar::from_canonical_bytes(*s).is_some()) {
         return None;

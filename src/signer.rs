@@ -64,13 +64,10 @@ impl Signer {
             return Err(SignError::PublicKeyCannotSign);
         }
         let timestamp_text = timestamp.to_string();
-        // ed25519 hashes the message twice, so it needs the signed content in one piece.
+        // ed25519 hashes the message twice, so it needs the signed content in one piece:
+        // built once, at the first signing key.
         #[cfg(feature = "ed25519")]
-        let content = self
-            .keys
-            .iter()
-            .any(|key| matches!(key, Key::Signing(_)))
-            .then(|| [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body].concat());
+        let mut content: Option<Vec<u8>> = None;
         let mut entries = Vec::with_capacity(self.keys.len());
         for key in self.keys.iter() {
             match key {
@@ -82,9 +79,10 @@ impl Signer {
                 )),
                 #[cfg(feature = "ed25519")]
                 Key::Signing(signing) => {
-                    if let Some(content) = &content {
-                        entries.push(crate::ed25519::v1a_entry(signing, content));
-                    }
+                    let content = content.get_or_insert_with(|| {
+                        [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body].concat()
+                    });
+                    entries.push(crate::ed25519::v1a_entry(signing, content));
                 }
                 #[cfg(feature = "ed25519")]
                 Key::Public(_) => return Err(SignError::PublicKeyCannotSign),
