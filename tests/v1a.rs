@@ -611,3 +611,70 @@ fn errors_say_what_to_do() {
         "the `webhook-signature` header has more than 8 `v1a` entries; a sender lists one entry per active key"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the body, id and timestamp, a `whsk_` signature verifies under its `whpk_`
+        /// key, and under no other key.
+        #[test]
+        fn signatures_round_trip(
+            seed in any::<[u8; 32]>(),
+            other_seed in any::<[u8; 32]>(),
+            id in "[!-~&&[^.]]{1,64}",
+            timestamp in 0u64..=9_999_999_999,
+            body in proptest::collection::vec(any::<u8>(), 0..2048),
+        ) {
+            prop_assume!(seed != other_seed);
+            let key = SigningKey::from_seed(&seed);
+            let signed = Signer::with_keys(KeySet::from(Key::from(key.clone())))
+                .sign(&id, timestamp, &body)
+                .expect("sign");
+            let own = signature_only_verifier(Key::from(key.public_key()));
+            prop_assert_eq!(verify(&own, &id, timestamp, &body, signed.signature()), Ok(()));
+            let other =
+                signature_only_verifier(Key::from(SigningKey::from_seed(&other_seed).public_key()));
+            prop_assert_eq!(
+                verify(&other, &id, timestamp, &body, signed.signature()),
+                Err(VerifyError::NoMatchingSignature { candidates: 1 })
+            );
+        }
+
+        /// Any signature header, however malformed, gets its exact answer and no panic: the
+        /// real signature is accepted, and otherwise the well-formed `v1a` entries are counted.
+        #[test]
+        fn arbitrary_headers_never_pass(
+            entries in proptest::collection::vec(
+                prop_oneof![
+                    Just(vector().signature),
+                    any::<[u8; 32]>().prop_map(|half| v1a(&[half, half].concat())),
+                    "v1a?,[A-Za-z0-9+/=]{0,100}",
+                    "[ -~]{0,20}",
+                ],
+                0..12,
+            )
+        ) {
+            let header = entries.join(" ");
+            let v = vector();
+            let verifier = verifier([public(&v)], v.timestamp);
+            let result = verify(&verifier, &v.id, v.timestamp, &v.payload, &header);
+            let well_formed = header
+                .split(' ')
+                .filter_map(|entry| entry.strip_prefix("v1a,"))
+                .filter(|b64| STANDARD.decode(b64).is_ok_and(|bytes| bytes.len() == 64))
+                .count();
+            let expected = if well_formed > MAX_V1A_SIGNATURES {
+                Err(VerifyError::TooManySignatures { limit: MAX_V1A_SIGNATURES })
+            } else if header.split(' ').any(|entry| entry == v.signature) {
+                Ok(())
+            } else {
+                Err(VerifyError::NoMatchingSignature { candidates: well_formed })
+            };
+            prop_assert_eq!(result, expected);
+        }
+    }
+}
