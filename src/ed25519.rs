@@ -43,11 +43,22 @@ const V1A_BASE64_LEN: usize = 88;
 /// print the key as `whpk_...`: it is public.
 ///
 /// ```
-/// use amps_webhooks::PublicKey;
+/// use amps_webhooks::{MockClock, PublicKey, Verifier};
 ///
 /// let key: PublicKey = "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=".parse()?;
-/// assert_eq!(key.to_string(), "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=");
-/// # Ok::<(), amps_webhooks::SecretError>(())
+/// let verifier = Verifier::builder()
+///     .key(key)
+///     .clock(MockClock::at_unix(1_614_265_330))
+///     .build()?;
+/// let headers = [
+///     ("webhook-id", "msg_p5jXN8AQM9LWM0D4loKWxJek"),
+///     ("webhook-timestamp", "1614265330"),
+///     ("webhook-signature", "v1a,hnO3f9T8Ytu9HwrXslvumlUpqtNVqkhqw/enGzPCXe5BdqzCInXqYXFymVJaA7AZdpXwVLPo3mNl8EM+m7TBAg=="),
+/// ];
+/// let body = br#"{"test": 2432232314}"#;
+/// let verified = verifier.verify(&headers, body)?;
+/// assert_eq!(verified.id(), "msg_p5jXN8AQM9LWM0D4loKWxJek");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
 #[derive(Clone, Copy, PartialEq, Eq)]
