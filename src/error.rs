@@ -12,10 +12,10 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SecretError {
-    /// The input was empty (or only the `whsec_` prefix).
+    /// The input was empty (or only a `whsec_`, `whsk_` or `whpk_` prefix).
     Empty,
-    /// The input is a different kind of key (`whsk_` or `whpk_`, ed25519) where an HMAC
-    /// secret (`whsec_`) was expected.
+    /// The input is a different kind of key: `whsk_` or `whpk_` (ed25519) where an HMAC
+    /// secret (`whsec_`) was expected, or `whsec_` where an ed25519 key was expected.
     WrongKind {
         /// The prefix that was found.
         found: &'static str,
@@ -32,6 +32,30 @@ pub enum SecretError {
         /// How many bytes it decoded to.
         len: usize,
     },
+    /// A `whsk_` or `whpk_` (ed25519) key was given, but the crate was built without its
+    /// `ed25519` feature.
+    Ed25519Disabled {
+        /// The prefix that was found.
+        found: &'static str,
+    },
+    /// A `whpk_` key does not decode to 32 bytes, or a `whsk_` key to 64.
+    InvalidKeyLength {
+        /// The prefix of the key.
+        found: &'static str,
+        /// How many bytes a key of that kind has.
+        expected: usize,
+        /// How many bytes it decoded to.
+        len: usize,
+    },
+    /// A `whpk_` key is not the canonical encoding of a point on the ed25519 curve.
+    InvalidPublicKey,
+    /// A `whpk_` key is a point of small order (such as the identity): signatures under it
+    /// can be forged without any secret, so it is refused.
+    WeakPublicKey,
+    /// The second half of a `whsk_` key is not the public key of its first half (the seed).
+    MismatchedKeyPair,
+    /// A `whpk_` public key was given where a key to sign with is needed.
+    PublicKeyCannotSign,
 }
 
 const SECRET_SHAPE: &str =
@@ -41,6 +65,10 @@ impl fmt::Display for SecretError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => write!(f, "the secret is empty; {SECRET_SHAPE}"),
+            Self::WrongKind { found: "whsec_" } => write!(
+                f,
+                "a `whsec_` HMAC secret is not an ed25519 key; a `whpk_` public key or a `whsk_` signing key goes here"
+            ),
             Self::WrongKind { found } => write!(
                 f,
                 "a `{found}` key is not an HMAC secret; {SECRET_SHAPE} (ed25519 keys need the `ed25519` feature and go where a public or signing key is expected)"
@@ -53,6 +81,34 @@ impl fmt::Display for SecretError {
                 write!(f, "the secret is only {len} bytes long; {SECRET_SHAPE}")
             }
             Self::TooLong { len } => write!(f, "the secret is {len} bytes long; {SECRET_SHAPE}"),
+            Self::Ed25519Disabled { found } => write!(
+                f,
+                "`{found}` keys are ed25519 (Standard Webhooks v1a): enable the `ed25519` feature of amps-webhooks to use them"
+            ),
+            Self::InvalidKeyLength {
+                found,
+                expected,
+                len,
+            } => write!(
+                f,
+                "the `{found}` key decodes to {len} bytes; a `{found}` key is standard padded base64 of {expected} bytes"
+            ),
+            Self::InvalidPublicKey => write!(
+                f,
+                "the `whpk_` key is not a valid ed25519 public key (not a canonical curve point); check that it was copied whole"
+            ),
+            Self::WeakPublicKey => write!(
+                f,
+                "the `whpk_` key is a small-order ed25519 point, under which anyone can forge signatures; use the public key of a real key pair"
+            ),
+            Self::MismatchedKeyPair => write!(
+                f,
+                "the `whsk_` key's public half does not belong to its seed; the key is corrupt or was assembled from two key pairs"
+            ),
+            Self::PublicKeyCannotSign => write!(
+                f,
+                "a `whpk_` public key can only verify; signing needs the `whsk_` signing key (or a `whsec_` secret)"
+            ),
         }
     }
 }
@@ -113,8 +169,16 @@ pub enum VerifyError {
     },
     /// No entry of the signature header matches any configured key.
     NoMatchingSignature {
-        /// How many well-formed `v1,` entries were compared.
+        /// How many well-formed entries were compared: `v1,` entries when the verifier holds
+        /// HMAC secrets, plus `v1a,` entries when it holds ed25519 keys.
         candidates: usize,
+    },
+    /// The signature header holds more well-formed `v1a,` entries than
+    /// [`MAX_V1A_SIGNATURES`](crate::MAX_V1A_SIGNATURES), and the verifier holds ed25519 keys:
+    /// each entry costs a public-key verification per key, so no work was done.
+    TooManySignatures {
+        /// The most `v1a,` entries checked.
+        limit: usize,
     },
 }
 
@@ -180,11 +244,15 @@ impl fmt::Display for VerifyError {
             ),
             Self::NoMatchingSignature { candidates: 0 } => write!(
                 f,
-                "the `webhook-signature` header has no well-formed `v1,<base64 of 32 bytes>` entry"
+                "the `webhook-signature` header has no well-formed entry for the configured keys (`v1,<base64 of 32 bytes>` for `whsec_` secrets, `v1a,<base64 of 64 bytes>` for ed25519 keys)"
             ),
             Self::NoMatchingSignature { candidates } => write!(
                 f,
-                "none of the {candidates} `v1` signatures matches a configured secret: check the secret, and that the body is passed on byte for byte"
+                "none of the {candidates} signatures matches a configured key: check the key, and that the body is passed on byte for byte"
+            ),
+            Self::TooManySignatures { limit } => write!(
+                f,
+                "the `webhook-signature` header has more than {limit} `v1a` entries; a sender lists one entry per active key"
             ),
         }
     }
@@ -198,6 +266,9 @@ impl StdError for VerifyError {}
 pub enum SignError {
     /// The id would be refused by a verifier: see [`VerifyError::InvalidId`].
     InvalidId,
+    /// The signer's key set holds a `whpk_` public key, which cannot sign; build the signer
+    /// with [`Signer::try_with_keys`](crate::Signer::try_with_keys) to find out at start-up.
+    PublicKeyCannotSign,
 }
 
 impl fmt::Display for SignError {
@@ -207,6 +278,10 @@ impl fmt::Display for SignError {
                 f,
                 "a webhook id must be 1 to {} printable ASCII characters without `.`",
                 crate::MAX_ID_LEN
+            ),
+            Self::PublicKeyCannotSign => write!(
+                f,
+                "the signer holds a `whpk_` public key, which can only verify; give it the `whsk_` signing key instead"
             ),
         }
     }

@@ -1,4 +1,5 @@
-//! Signing secrets: parsed once, held as a keyed HMAC state, never printed, zeroized on drop.
+//! Signing secrets: parsed once, held as a keyed HMAC state, never printed, zeroized on drop;
+//! and the key set that holds them beside the ed25519 keys (feature `ed25519`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -9,6 +10,8 @@ use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+#[cfg(feature = "ed25519")]
+use crate::ed25519::{PublicKey, SigningKey};
 use crate::error::SecretError;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
@@ -100,8 +103,94 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Any key the crate takes: an HMAC secret (`whsec_`, signature version `v1`) or, with the
+/// `ed25519` feature, an ed25519 public key (`whpk_`, verifies `v1a`) or signing key (`whsk_`,
+/// signs `v1a`).
+///
+/// ```
+/// use amps_webhooks::Key;
+///
+/// let key = Key::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
+/// assert!(matches!(key, Key::Hmac(_)));
+/// # Ok::<(), amps_webhooks::SecretError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Key {
+    /// An HMAC-SHA256 secret: signs and verifies `v1` entries.
+    Hmac(Secret),
+    /// An ed25519 public key: verifies `v1a` entries, cannot sign.
+    #[cfg(feature = "ed25519")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
+    Public(PublicKey),
+    /// An ed25519 signing key: signs `v1a` entries, and verifies them with its public half.
+    #[cfg(feature = "ed25519")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
+    Signing(SigningKey),
+}
+
+impl Key {
+    /// Parses a key by its prefix: `whpk_` and `whsk_` as ed25519 keys, anything else with
+    /// [`Secret::parse`] (so bare base64 is an HMAC secret).
+    ///
+    /// # Errors
+    /// [`SecretError::Ed25519Disabled`] for a `whpk_` or `whsk_` key when the crate is built
+    /// without its `ed25519` feature; otherwise the errors of [`Secret::parse`], or of
+    /// `PublicKey::parse` / `SigningKey::parse` for ed25519 keys.
+    pub fn parse(text: &str) -> Result<Self, SecretError> {
+        #[cfg(feature = "ed25519")]
+        {
+            if text.starts_with(crate::ed25519::PUBLIC_PREFIX) {
+                return PublicKey::parse(text).map(Self::Public);
+            }
+            if text.starts_with(crate::ed25519::SIGNING_PREFIX) {
+                return SigningKey::parse(text).map(Self::Signing);
+            }
+        }
+        #[cfg(not(feature = "ed25519"))]
+        for found in ["whsk_", "whpk_"] {
+            if text.starts_with(found) {
+                return Err(SecretError::Ed25519Disabled { found });
+            }
+        }
+        Secret::parse(text).map(Self::Hmac)
+    }
+}
+
+impl FromStr for Key {
+    type Err = SecretError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::parse(text)
+    }
+}
+
+impl From<Secret> for Key {
+    fn from(secret: Secret) -> Self {
+        Self::Hmac(secret)
+    }
+}
+
+#[cfg(feature = "ed25519")]
+impl From<PublicKey> for Key {
+    fn from(key: PublicKey) -> Self {
+        Self::Public(key)
+    }
+}
+
+#[cfg(feature = "ed25519")]
+impl From<SigningKey> for Key {
+    fn from(key: SigningKey) -> Self {
+        Self::Signing(key)
+    }
+}
+
 /// The keys a verifier accepts or a signer signs with: several at once while a secret is being
 /// rotated, so that neither side needs downtime.
+///
+/// A verifier checks `v1,` entries against the HMAC secrets only and `v1a,` entries against
+/// the ed25519 keys only (a `whsk_` signing key verifies with its public half). A signer
+/// writes one entry per key, in the order the keys were added.
 ///
 /// ```
 /// use amps_webhooks::KeySet;
@@ -112,7 +201,7 @@ impl fmt::Debug for Secret {
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
-    secrets: Vec<Secret>,
+    keys: Vec<Key>,
 }
 
 impl KeySet {
@@ -122,57 +211,104 @@ impl KeySet {
         Self::default()
     }
 
-    /// Parses every text in `texts` with [`Secret::parse`].
+    /// Parses every text in `texts` with [`Key::parse`]: `whsec_` secrets (or bare base64)
+    /// and, with the `ed25519` feature, `whpk_` and `whsk_` keys.
     ///
     /// # Errors
-    /// The first [`SecretError`] met.
+    /// The first [`SecretError`] met; [`SecretError::Ed25519Disabled`] for a `whpk_` or
+    /// `whsk_` key without the `ed25519` feature.
     pub fn parse<I, S>(texts: I) -> Result<Self, SecretError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let secrets = texts
+        let keys = texts
             .into_iter()
-            .map(|text| Secret::parse(text.as_ref()))
+            .map(|text| Key::parse(text.as_ref()))
             .collect::<Result<_, _>>()?;
-        Ok(Self { secrets })
+        Ok(Self { keys })
     }
 
     /// Adds a secret.
     pub fn push(&mut self, secret: Secret) {
-        self.secrets.push(secret);
+        self.keys.push(Key::Hmac(secret));
+    }
+
+    /// Adds a key of any kind.
+    pub fn push_key(&mut self, key: impl Into<Key>) {
+        self.keys.push(key.into());
     }
 
     /// How many keys the set holds.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.secrets.len()
+        self.keys.len()
     }
 
     /// True when the set holds no key.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.secrets.is_empty()
+        self.keys.is_empty()
     }
 
-    pub(crate) fn secrets(&self) -> &[Secret] {
-        &self.secrets
+    /// Every key, in the order added.
+    pub fn iter(&self) -> impl Iterator<Item = &Key> {
+        self.keys.iter()
+    }
+
+    /// The HMAC secrets, in the order added.
+    #[cfg_attr(
+        not(feature = "ed25519"),
+        expect(
+            clippy::unnecessary_filter_map,
+            reason = "other kinds of key need a feature"
+        )
+    )]
+    pub(crate) fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.keys.iter().filter_map(|key| match key {
+            Key::Hmac(secret) => Some(secret),
+            #[cfg(feature = "ed25519")]
+            Key::Public(_) | Key::Signing(_) => None,
+        })
+    }
+
+    /// The ed25519 public keys to verify `v1a` entries with: the `whpk_` keys and the public
+    /// halves of the `whsk_` keys, in the order added.
+    #[cfg(feature = "ed25519")]
+    pub(crate) fn verifying_keys(&self) -> impl Iterator<Item = &ed25519_dalek::VerifyingKey> {
+        self.keys.iter().filter_map(|key| match key {
+            Key::Hmac(_) => None,
+            Key::Public(public) => Some(public.verifying_key()),
+            Key::Signing(signing) => Some(signing.verifying_key()),
+        })
     }
 }
 
 impl From<Secret> for KeySet {
     fn from(secret: Secret) -> Self {
         Self {
-            secrets: vec![secret],
+            keys: vec![Key::Hmac(secret)],
         }
+    }
+}
+
+impl From<Key> for KeySet {
+    fn from(key: Key) -> Self {
+        Self { keys: vec![key] }
     }
 }
 
 impl FromIterator<Secret> for KeySet {
     fn from_iter<I: IntoIterator<Item = Secret>>(iter: I) -> Self {
         Self {
-            secrets: iter.into_iter().collect(),
+            keys: iter.into_iter().map(Key::Hmac).collect(),
         }
+    }
+}
+
+impl Extend<Key> for KeySet {
+    fn extend<I: IntoIterator<Item = Key>>(&mut self, iter: I) {
+        self.keys.extend(iter);
     }
 }
 
@@ -215,6 +351,33 @@ mod tests {
             Secret::parse("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=").unwrap_err(),
             SecretError::WrongKind { found: "whpk_" }
         );
+    }
+
+    #[cfg(not(feature = "ed25519"))]
+    #[test]
+    fn ed25519_keys_ask_for_the_feature() {
+        for (text, found) in [
+            ("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=", "whpk_"),
+            (
+                "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==",
+                "whsk_",
+            ),
+        ] {
+            let error = Key::parse(text).unwrap_err();
+            assert_eq!(error, SecretError::Ed25519Disabled { found });
+            assert!(
+                error.to_string().contains("enable the `ed25519` feature"),
+                "{error}"
+            );
+            assert_eq!(
+                KeySet::parse([text]).unwrap_err(),
+                SecretError::Ed25519Disabled { found }
+            );
+        }
+        assert!(matches!(
+            Key::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            Ok(Key::Hmac(_))
+        ));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use hmac::Mac;
 use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroize;
 
+use crate::error::VerifyError;
 use crate::secret::{HmacSha256, KeySet};
 
 /// The longest `webhook-id` accepted, in bytes. Svix ids are about 30; 256 leaves room for any
@@ -15,6 +16,11 @@ pub const MAX_ID_LEN: usize = 256;
 /// The longest `webhook-signature` header accepted, in bytes: about 180 entries, far more than
 /// one per active key. It bounds the work an attacker can ask for per request.
 pub const MAX_SIGNATURE_HEADER_LEN: usize = 8 * 1024;
+/// The most well-formed `v1a,` entries a header may hold when the verifier has ed25519 keys.
+/// Each costs one public-key verification (a SHA-512 pass over the body and a double scalar
+/// multiplication) per ed25519 key, so this bounds an attacker's work per request; a sender
+/// lists one entry per active key.
+pub const MAX_V1A_SIGNATURES: usize = 8;
 /// Timestamps have at most this many digits, so they always fit in a `u64`.
 const MAX_TIMESTAMP_DIGITS: usize = 19;
 /// `v1,` entries hold exactly this many base64 characters: 32 bytes, padded.
@@ -157,6 +163,42 @@ pub(crate) fn match_v1(
         expected.zeroize();
     }
     (bool::from(matched), candidates)
+}
+
+/// Checks the signature header against every key: `v1` entries against the HMAC secrets,
+/// `v1a` entries against the ed25519 keys (feature `ed25519`).
+///
+/// The `v1a` entry count is checked before any signature work. The `v1a` check runs only when
+/// no `v1` entry matched: its timing then tells only that, which the answer tells anyway.
+///
+/// # Errors
+/// [`VerifyError::TooManySignatures`], or [`VerifyError::NoMatchingSignature`] with the
+/// number of well-formed entries compared.
+pub(crate) fn match_signatures(
+    keys: &KeySet,
+    id: &[u8],
+    timestamp: &[u8],
+    body: &[u8],
+    header: &[u8],
+) -> Result<(), VerifyError> {
+    #[cfg(feature = "ed25519")]
+    let v1a_candidates = crate::ed25519::count_v1a(keys, header)?;
+    let (matched, candidates) = if keys.secrets().next().is_some() {
+        match_v1(keys, id, timestamp, body, header)
+    } else {
+        (false, 0)
+    };
+    #[cfg(feature = "ed25519")]
+    let (matched, candidates) = (
+        matched
+            || (v1a_candidates > 0 && crate::ed25519::match_v1a(keys, id, timestamp, body, header)),
+        candidates.saturating_add(v1a_candidates),
+    );
+    if matched {
+        Ok(())
+    } else {
+        Err(VerifyError::NoMatchingSignature { candidates })
+    }
 }
 
 /// The `v1,<base64>` entry for `mac` over the signed content.

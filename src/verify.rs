@@ -9,7 +9,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{ParseError, VerifyError};
 use crate::event::{Event, Timestamp, WebhookId};
 use crate::headers::{self, HeaderLookup, Headers};
-use crate::secret::{KeySet, Secret};
+use crate::secret::{Key, KeySet, Secret};
 use crate::signature::{self, MAX_SIGNATURE_HEADER_LEN};
 
 /// The default timestamp tolerance, both into the past and into the future: 5 minutes.
@@ -97,7 +97,10 @@ impl Verifier {
     /// [`VerifyError::RepeatedHeader`], [`VerifyError::InvalidId`],
     /// [`VerifyError::InvalidTimestamp`], [`VerifyError::SignatureHeaderTooLong`] for the
     /// headers; [`VerifyError::TimestampTooOld`] / [`VerifyError::TimestampTooNew`] outside
-    /// the tolerance; [`VerifyError::NoMatchingSignature`] when no `v1` entry matches a key.
+    /// the tolerance; [`VerifyError::TooManySignatures`] over
+    /// [`MAX_V1A_SIGNATURES`](crate::MAX_V1A_SIGNATURES) `v1a` entries (only when the
+    /// verifier holds ed25519 keys); [`VerifyError::NoMatchingSignature`] when no `v1` entry
+    /// matches an HMAC secret and no `v1a` entry matches an ed25519 key.
     pub fn verify<'a, H: Headers + ?Sized>(
         &self,
         headers: &'a H,
@@ -122,11 +125,7 @@ impl Verifier {
             });
         }
         self.check_timestamp(timestamp)?;
-        let (matched, candidates) =
-            signature::match_v1(&config.keys, id_bytes, timestamp_bytes, body, signatures);
-        if !matched {
-            return Err(VerifyError::NoMatchingSignature { candidates });
-        }
+        signature::match_signatures(&config.keys, id_bytes, timestamp_bytes, body, signatures)?;
         Ok(Verified {
             id,
             timestamp: Timestamp::from_unix(timestamp),
@@ -194,9 +193,15 @@ impl VerifierBuilder {
     /// Accepts signatures made with any key of `keys`, in addition to those already added.
     #[must_use]
     pub fn keys(mut self, keys: KeySet) -> Self {
-        for secret in keys.secrets() {
-            self.keys.push(secret.clone());
-        }
+        self.keys.extend(keys.iter().cloned());
+        self
+    }
+
+    /// Accepts signatures made with `key`, of any kind: an HMAC secret, or (feature `ed25519`)
+    /// a `whpk_` public key or a `whsk_` signing key, whose public half is used.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<Key>) -> Self {
+        self.keys.push_key(key);
         self
     }
 
@@ -232,7 +237,7 @@ impl VerifierBuilder {
     /// Builds the verifier.
     ///
     /// # Errors
-    /// [`BuildError::NoKeys`] when no secret was given.
+    /// [`BuildError::NoKeys`] when no key was given.
     pub fn build(self) -> Result<Verifier, BuildError> {
         if self.keys.is_empty() {
             return Err(BuildError::NoKeys);
@@ -252,14 +257,16 @@ impl VerifierBuilder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {
-    /// No secret was given: a verifier without keys would reject everything.
+    /// No key was given: a verifier without keys would reject everything.
     NoKeys,
 }
 
 impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::NoKeys => f.write_str("a verifier needs at least one secret: call .secret()"),
+            Self::NoKeys => {
+                f.write_str("a verifier needs at least one key: call .secret() or .key()")
+            }
         }
     }
 }

@@ -121,7 +121,7 @@ fn rejection_exits_1_with_a_one_line_reason() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("rejected: none of the 1 `v1` signatures matches"),
+        stderr.starts_with("rejected: none of the 1 signatures matches"),
         "{stderr}"
     );
     assert!(out.stdout.is_empty());

@@ -37,8 +37,14 @@ struct BodyArgs {
 
 #[derive(Args)]
 struct SignArgs {
-    /// The secret (`whsec_...`); repeat it to sign with several, as during a rotation.
-    #[arg(long = "secret", value_name = "S", required = true)]
+    /// The secret (`whsec_...`), or an ed25519 signing key (`whsk_...`, with the `ed25519`
+    /// feature); repeat it to sign with several, as during a rotation.
+    #[arg(
+        long = "secret",
+        visible_alias = "key",
+        value_name = "S",
+        required = true
+    )]
     secrets: Vec<String>,
     /// The message id (`webhook-id`).
     #[arg(long)]
@@ -52,8 +58,15 @@ struct SignArgs {
 
 #[derive(Args)]
 struct VerifyArgs {
-    /// A secret to accept (`whsec_...`); repeat it for each key while rotating.
-    #[arg(long = "secret", value_name = "S", required = true)]
+    /// A secret to accept (`whsec_...`), or an ed25519 public key (`whpk_...`, with the
+    /// `ed25519` feature; a `whsk_...` key verifies with its public half); repeat it for each
+    /// key while rotating.
+    #[arg(
+        long = "secret",
+        visible_alias = "key",
+        value_name = "S",
+        required = true
+    )]
     secrets: Vec<String>,
     /// A request header, `name: value`; repeat it for each header.
     #[arg(short = 'H', long = "header", value_name = "'name: value'")]
@@ -129,7 +142,8 @@ fn keys(secrets: &[String]) -> Result<KeySet, Failure> {
 }
 
 fn sign(args: &SignArgs) -> Result<(), Failure> {
-    let signer = Signer::with_keys(keys(&args.secrets)?);
+    let signer =
+        Signer::try_with_keys(keys(&args.secrets)?).map_err(|e| usage(format!("--secret: {e}")))?;
     let body = read_body(&args.body)?;
     let timestamp = args.timestamp.unwrap_or_else(|| SystemClock.unix_seconds());
     let signed = signer
