@@ -1,7 +1,7 @@
 //! The in-memory store: a bounded LRU of claims and completion records per shard, expiring by
 //! the injected [`Clock`], for one process.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -46,15 +46,46 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 #[derive(Debug)]
 pub struct MemoryStore {
     shards: Box<[Mutex<Shard>]>,
-    hasher: RandomState,
+    /// Two independently seeded SipHash keys: a key is held as its 128-bit fingerprint, so a
+    /// record costs no allocation of its own and two keys collide with odds of about 2^-128
+    /// per pair, far below any other failure.
+    fingerprint_high: RandomState,
+    fingerprint_low: RandomState,
     clock: Arc<dyn Clock>,
     shard_capacity: usize,
     evictions: AtomicU64,
 }
 
+/// A fingerprint is already uniformly random: the map uses its low 64 bits as the hash.
+#[derive(Debug, Default)]
+struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u128` is used by `u128: Hash`; fold anything else to stay correct.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        // The low half, on purpose: the shard is chosen by the high half.
+        #[allow(clippy::cast_possible_truncation)]
+        {
+            self.0 = value as u64;
+        }
+    }
+}
+
+type Records = LruCache<u128, Record, BuildHasherDefault<FingerprintHasher>>;
+
 #[derive(Debug)]
 struct Shard {
-    records: LruCache<Box<str>, Record>,
+    records: Records,
     /// Tokens are this shard's index (high half) and a per-shard counter (low half): unique in
     /// the store without a shared atomic for threads to contend on.
     next_token: u64,
@@ -130,14 +161,15 @@ impl MemoryStoreBuilder {
         let shards = (0..shard_count)
             .map(|_| {
                 Mutex::new(Shard {
-                    records: LruCache::new(per_shard),
+                    records: LruCache::with_hasher(per_shard, BuildHasherDefault::default()),
                     next_token: 0,
                 })
             })
             .collect();
         MemoryStore {
             shards,
-            hasher: RandomState::new(),
+            fingerprint_high: RandomState::new(),
+            fingerprint_low: RandomState::new(),
             clock: self.clock,
             shard_capacity,
             evictions: AtomicU64::new(0),
@@ -213,11 +245,14 @@ impl MemoryStore {
         self.shard_capacity
     }
 
-    fn shard(&self, key: &str) -> (usize, MutexGuard<'_, Shard>) {
-        // The low bits of SipHash are uniform; `as` keeps them on purpose.
+    /// The key's fingerprint, its shard's index and the shard, locked.
+    fn shard(&self, key: &str) -> (u128, usize, MutexGuard<'_, Shard>) {
+        let high = self.fingerprint_high.hash_one(key);
+        let fingerprint = (u128::from(high) << 64) | u128::from(self.fingerprint_low.hash_one(key));
+        // Any bits of SipHash are uniform; `as` keeps the low ones on purpose.
         #[allow(clippy::cast_possible_truncation)]
-        let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
-        (index, lock(&self.shards[index]))
+        let index = (high as usize) % self.shards.len();
+        (fingerprint, index, lock(&self.shards[index]))
     }
 
     fn now(&self) -> u64 {
@@ -232,9 +267,9 @@ impl MemoryStore {
     pub fn claim_now(&self, key: &str, lease: Duration) -> Result<Claim, StoreError> {
         let now = self.now();
         let until = now.saturating_add(nanos_of(lease));
-        let (index, mut guard) = self.shard(key);
+        let (fingerprint, index, mut guard) = self.shard(key);
         let shard = &mut *guard;
-        if let Some(record) = shard.records.get_mut(key) {
+        if let Some(record) = shard.records.get_mut(&fingerprint) {
             match *record {
                 Record::InFlight { until: held, .. } if held > now => {
                     return Ok(Claim::InFlight {
@@ -250,11 +285,8 @@ impl MemoryStore {
                 }
             }
         }
-        self.make_room(shard, now)?;
         let token = shard.token(index);
-        shard
-            .records
-            .put(key.into(), Record::InFlight { token, until });
+        self.insert(shard, fingerprint, Record::InFlight { token, until }, now)?;
         Ok(Claim::Acquired(token))
     }
 
@@ -273,9 +305,9 @@ impl MemoryStore {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let until = now.saturating_add(nanos_of(retention));
-        let (_, mut guard) = self.shard(key);
+        let (fingerprint, _, mut guard) = self.shard(key);
         let shard = &mut *guard;
-        if let Some(record) = shard.records.get_mut(key) {
+        if let Some(record) = shard.records.get_mut(&fingerprint) {
             match *record {
                 Record::InFlight { token: held, .. } if held == token => {}
                 other if other.until() <= now => {}
@@ -284,9 +316,7 @@ impl MemoryStore {
             *record = Record::Completed { until };
             return Ok(());
         }
-        self.make_room(shard, now)?;
-        shard.records.put(key.into(), Record::Completed { until });
-        Ok(())
+        self.insert(shard, fingerprint, Record::Completed { until }, now)
     }
 
     /// [`IdempotencyStore::release`], without a future.
@@ -296,55 +326,65 @@ impl MemoryStore {
     /// [`StoreError::StaleToken`] when the key holds another claim or a completion record.
     pub fn release_now(&self, key: &str, token: ClaimToken) -> Result<(), StoreError> {
         let now = self.now();
-        let (_, mut guard) = self.shard(key);
-        match guard.records.peek(key).copied() {
+        let (fingerprint, _, mut guard) = self.shard(key);
+        match guard.records.peek(&fingerprint).copied() {
             None => Ok(()),
             Some(Record::InFlight { token: held, .. }) if held == token => {
-                guard.records.pop(key);
+                guard.records.pop(&fingerprint);
                 Ok(())
             }
             Some(other) if other.until() <= now => {
-                guard.records.pop(key);
+                guard.records.pop(&fingerprint);
                 Ok(())
             }
             Some(_) => Err(StoreError::StaleToken),
         }
     }
 
-    /// Frees one slot in a full shard: an expired record, else the least recently used
-    /// completion; never a live claim.
-    fn make_room(&self, shard: &mut Shard, now: u64) -> Result<(), StoreError> {
-        if shard.records.len() < shard.records.cap().get() {
+    /// Inserts a record for an absent key. In a full shard it takes the place of an expired
+    /// record, else of the least recently used completion (reusing its node); never of a live
+    /// claim.
+    fn insert(
+        &self,
+        shard: &mut Shard,
+        fingerprint: u128,
+        record: Record,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let records = &mut shard.records;
+        if records.len() < records.cap().get() {
+            records.put(fingerprint, record);
             return Ok(());
         }
         let evictable = |record: &Record| match *record {
             Record::Completed { .. } => true,
             Record::InFlight { until, .. } => until <= now,
         };
-        let lru_evictable = shard
-            .records
+        let removed = if records
             .peek_lru()
-            .is_some_and(|(_, record)| evictable(record));
-        let removed = if lru_evictable {
-            shard.records.pop_lru().map(|(_, record)| record)
+            .is_some_and(|(_, oldest)| evictable(oldest))
+        {
+            // `push` on a full cache replaces the least recently used entry in place.
+            records
+                .push(fingerprint, record)
+                .map(|(_, removed)| removed)
         } else {
             // The oldest records are live claims: look further for a completion or an expired
-            // record. Bounded by the shard's capacity, and only on this fail-closed path.
-            let victim = shard
-                .records
+            // record. Bounded by the shard's capacity, and only taken when claims pile up.
+            let victim = records
                 .iter()
                 .rev()
-                .find(|(_, record)| evictable(record))
-                .map(|(key, _)| key.clone());
-            victim.and_then(|key| shard.records.pop(&key))
+                .find(|(_, candidate)| evictable(candidate))
+                .map(|(victim, _)| *victim);
+            let removed = victim.and_then(|victim| records.pop(&victim));
+            if removed.is_some() {
+                records.put(fingerprint, record);
+            }
+            removed
         };
         match removed {
             Some(Record::Completed { until }) if until > now => {
                 self.evictions.fetch_add(1, Ordering::Relaxed);
-                store_event!(
-                    debug,
-                    "evicted a live completion record to make room; raise the memory store's capacity if this is frequent"
-                );
                 Ok(())
             }
             Some(_) => Ok(()),

@@ -18,7 +18,7 @@
 //!
 //! The trait is object-safe (held as `Arc<dyn IdempotencyStore>`) and async without a macro:
 //! each method returns a [`BoxFuture`]. Each transition must be atomic in the store. This one
-//! keeps its records in a `HashMap` behind a mutex and reads the injected [`Clock`]:
+//! keeps its records in a `HashMap` behind a mutex and reads the injected [`Clock`](crate::Clock):
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -159,6 +159,7 @@ macro_rules! store_event {
         }
     }};
 }
+#[cfg(any(feature = "memory", feature = "redis"))]
 pub(crate) use store_event;
 
 /// A boxed, `Send` future: what the [`IdempotencyStore`] methods return, so that the trait
