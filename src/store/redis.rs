@@ -74,12 +74,14 @@ return 0
 ///
 /// Built on redis-rs's `ConnectionManager` (one multiplexed connection, reconnected in the
 /// background), on tokio. Each operation is one Lua script, so one round trip and atomic. Keys
-/// are `{prefix}:{{namespace:key}}`: the braces are a hash tag, so the store works through a
-/// Redis Cluster proxy and any later companion key of an event lands in its slot. Leases and
+/// are `prefix:{namespace:key}`: the braces are a hash tag, so that under Redis Cluster any
+/// companion key of an event lands in its slot (this store connects to one node or a
+/// cluster-aware proxy; redis-rs's cluster client is not wired in). Leases and
 /// retentions are Redis TTLs, kept by the Redis server's clock, not by a [`Clock`](crate::Clock).
 ///
 /// A lost connection, a refused one, or a command slower than the timeout (default 2 s) is a
-/// [`StoreError`], never a silent pass.
+/// [`StoreError`], never a silent pass. A claim that times out after Redis applied it holds the
+/// key until its lease runs out: retries meanwhile are told [`Claim::InFlight`], never run twice.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), amps_webhooks::StoreError> {
@@ -217,7 +219,7 @@ impl RedisStore {
         }
     }
 
-    /// The Redis key of a store key: `{prefix}:{{key}}`.
+    /// The Redis key of a store key: `prefix:{key}`.
     #[must_use]
     pub fn redis_key(&self, key: &str) -> String {
         let mut redis_key = String::with_capacity(self.prefix.len() + key.len() + 3);
