@@ -189,3 +189,30 @@ fn sharded_store_serves_threads_without_a_runtime() {
     assert_eq!(store.len(), 20_000);
     assert_eq!(store.evictions(), 0);
 }
+
+/// Web frameworks spawn handlers on multi-threaded runtimes: every future the deduplicator
+/// returns must be `Send` when the handler's is.
+#[test]
+fn deduplicator_futures_are_send() {
+    fn assert_send<T: Send>(value: T) -> T {
+        value
+    }
+    let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryStore::new(10));
+    let dedup = Deduplicator::new(store, "ns").unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let outcome = runtime.block_on(assert_send(
+        dedup.run_key("evt", || async { Ok::<_, ()>(1) }),
+    ));
+    assert!(matches!(outcome, RunOutcome::Processed(1)));
+    let claimed = runtime.block_on(assert_send(dedup.claim("evt-2")));
+    let amps_webhooks::store::ClaimOutcome::Acquired(guard) = claimed else {
+        panic!("expected Acquired")
+    };
+    runtime.block_on(assert_send(guard.complete())).unwrap();
+    assert!(matches!(
+        runtime.block_on(dedup.claim("evt-2")),
+        amps_webhooks::store::ClaimOutcome::Duplicate
+    ));
+}
