@@ -30,7 +30,8 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 ///
 /// let body = br#"{"type":"demo","data":{}}"#;
 /// let signed = Signer::new(secret).sign("msg_1", 1_614_265_330, body)?;
-/// let verified = verifier.verify(&signed.webhook_headers(), body)?;
+/// let headers = signed.webhook_headers();
+/// let verified = verifier.verify(&headers, body)?;
 /// assert_eq!(verified.id(), "msg_1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
