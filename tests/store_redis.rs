@@ -58,8 +58,9 @@ async fn harness() -> Option<Harness> {
         store: Arc::new(store),
         // Redis keeps TTLs by its own clock: short real leases, waited out for real.
         advance: Arc::new(|by| Box::pin(tokio::time::sleep(by))),
-        lease: Duration::from_millis(300),
-        retention: Duration::from_millis(600),
+        // Long enough that a loaded machine does not outlive them between two steps.
+        lease: Duration::from_secs(1),
+        retention: Duration::from_secs(2),
         namespace: unique("conformance"),
     })
 }
