@@ -11,7 +11,7 @@
 //! worker, whose late `complete` or `release` gets [`StoreError::StaleToken`] and leaves the
 //! newer claim alone.
 //!
-//! Stores: [`MemoryStore`] (feature `memory`, one process), [`RedisStore`] (feature `redis`,
+//! Stores: `MemoryStore` (feature `memory`, one process), `RedisStore` (feature `redis`,
 //! several instances).
 //!
 //! # Implement your own store
@@ -300,7 +300,7 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug {
     /// where nothing can be awaited.
     ///
     /// The default polls [`release`](Self::release) once, which finishes a store that does no
-    /// I/O (like [`MemoryStore`]); a store that does I/O overrides it to spawn the release on its
+    /// I/O (like `MemoryStore`); a store that does I/O overrides it to spawn the release on its
     /// runtime. If the release cannot finish, the claim stays until its lease runs out.
     fn release_detached(self: Arc<Self>, key: String, token: ClaimToken) {
         let mut release = self.release(&key, token);
