@@ -3,7 +3,6 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -53,7 +52,6 @@ pub struct MemoryStore {
     fingerprint_low: RandomState,
     clock: Arc<dyn Clock>,
     shard_capacity: usize,
-    evictions: AtomicU64,
 }
 
 /// A fingerprint is already uniformly random: the map uses its low 64 bits as the hash.
@@ -89,6 +87,8 @@ struct Shard {
     /// Tokens are this shard's index (high half) and a per-shard counter (low half): unique in
     /// the store without a shared atomic for threads to contend on.
     next_token: u64,
+    /// Live completions dropped to make room.
+    evictions: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,6 +163,7 @@ impl MemoryStoreBuilder {
                 Mutex::new(Shard {
                     records: LruCache::with_hasher(per_shard, BuildHasherDefault::default()),
                     next_token: 0,
+                    evictions: 0,
                 })
             })
             .collect();
@@ -172,7 +173,6 @@ impl MemoryStoreBuilder {
             fingerprint_low: RandomState::new(),
             clock: self.clock,
             shard_capacity,
-            evictions: AtomicU64::new(0),
         }
     }
 }
@@ -215,7 +215,9 @@ impl MemoryStore {
     /// capacity.
     #[must_use]
     pub fn evictions(&self) -> u64 {
-        self.evictions.load(Ordering::Relaxed)
+        // Counted per shard, under its lock: a shared counter would bounce between the cores on
+        // every eviction of a full store.
+        self.shards.iter().map(|shard| lock(shard).evictions).sum()
     }
 
     /// How many records are held, expired ones included until they are swept.
@@ -384,7 +386,7 @@ impl MemoryStore {
         };
         match removed {
             Some(Record::Completed { until }) if until > now => {
-                self.evictions.fetch_add(1, Ordering::Relaxed);
+                shard.evictions += 1;
                 Ok(())
             }
             Some(_) => Ok(()),
