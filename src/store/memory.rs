@@ -530,7 +530,8 @@ mod tests {
 
     #[test]
     fn tokens_differ_across_shards_and_claims() {
-        let (store, clock) = store(64, 8);
+        // Room for every key whatever shard it hashes to.
+        let (store, clock) = store(8 * 32, 8);
         let mut seen = std::collections::HashSet::new();
         for round in 0..3 {
             for key in 0..32 {
