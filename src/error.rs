@@ -324,3 +324,125 @@ impl StdError for ParseError {
         }
     }
 }
+
+/// The boxed cause of a [`StoreError::Unavailable`]: the backend's own error, kept out of this
+/// crate's public types so that a backend's version does not leak into them.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Why an idempotency store could not answer, or refused an operation.
+///
+/// [`is_unavailable`](Self::is_unavailable) tells the outages (answer HTTP 503 with a
+/// `Retry-After` and let the sender retry: fail closed) from the refusals that concern one claim
+/// ([`StaleToken`](Self::StaleToken)) or the configuration.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store could not be reached, or the connection broke during the command.
+    Unavailable {
+        /// Which store: `"redis"`, `"memory"`, or a custom store's name.
+        store: &'static str,
+        /// The backend's error.
+        source: BoxError,
+    },
+    /// The store did not answer within the command timeout.
+    Timeout {
+        /// Which store.
+        store: &'static str,
+        /// The timeout that passed.
+        after: std::time::Duration,
+    },
+    /// The token no longer owns the key: its lease ran out and another worker claimed the key
+    /// since (or completed it). The late `complete` or `release` was not applied, so the newer
+    /// claim is untouched.
+    StaleToken,
+    /// The in-memory store's shard for this key is full of live in-flight claims, so no room can
+    /// be made without forgetting one; the claim is refused (fail closed).
+    CapacityExhausted {
+        /// The capacity of one shard.
+        shard_capacity: usize,
+    },
+    /// The store answered something this crate did not write: another program may be using the
+    /// same keys, or the key prefix collides.
+    UnexpectedReply {
+        /// Which store.
+        store: &'static str,
+        /// What was found.
+        detail: String,
+    },
+    /// A store's configuration was refused (a malformed URL, a key prefix with characters
+    /// outside `A-Z a-z 0-9 - _ . : /`).
+    Configuration {
+        /// Which store.
+        store: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A namespace given to a [`Deduplicator`](crate::store::Deduplicator) is empty, too long,
+    /// or holds a character outside `A-Z a-z 0-9 - _ . /`.
+    InvalidNamespace {
+        /// The namespace's length in bytes.
+        len: usize,
+    },
+}
+
+impl StoreError {
+    /// True for outages (unreachable, timed out, full of live claims, unexpected reply): the
+    /// request must be answered 503 with a `Retry-After`, never accepted and dropped.
+    #[must_use]
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable { .. }
+                | Self::Timeout { .. }
+                | Self::CapacityExhausted { .. }
+                | Self::UnexpectedReply { .. }
+        )
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unavailable { store, source } => write!(
+                f,
+                "the {store} idempotency store is unavailable ({source}); check that it is running and reachable"
+            ),
+            Self::Timeout { store, after } => write!(
+                f,
+                "the {store} idempotency store did not answer within {} ms; check its load and the network, or raise the command timeout",
+                after.as_millis()
+            ),
+            Self::StaleToken => write!(
+                f,
+                "the claim token is stale: its lease ran out and another worker claimed the key since; raise the lease above the handler's longest run"
+            ),
+            Self::CapacityExhausted { shard_capacity } => write!(
+                f,
+                "the in-memory idempotency store is full of live claims ({shard_capacity} per shard); raise its capacity"
+            ),
+            Self::UnexpectedReply { store, detail } => write!(
+                f,
+                "the {store} idempotency store answered something unexpected ({detail}); is another program using the same key prefix?"
+            ),
+            Self::Configuration { store, detail } => {
+                write!(
+                    f,
+                    "the {store} idempotency store's configuration is invalid: {detail}"
+                )
+            }
+            Self::InvalidNamespace { len } => write!(
+                f,
+                "a namespace must be 1 to 64 characters from `A-Z a-z 0-9 - _ . /` (got {len} bytes that are not)"
+            ),
+        }
+    }
+}
+
+impl StdError for StoreError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Self::Unavailable { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}

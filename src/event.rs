@@ -188,7 +188,10 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
                 "event" if envelope.event_type.is_none() => {
                     envelope.event_type = text(map.next_value()?);
                 }
-                "eventId" => envelope.event_id = text(map.next_value()?),
+                // An empty id would make every such event a duplicate of the first: it is no id.
+                "eventId" => {
+                    envelope.event_id = text(map.next_value()?).filter(|id| !id.is_empty());
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -230,6 +233,8 @@ mod tests {
         let event: Event<serde_json::Value> = parse(r#"{"type":"a.b","data":{"type":1}}"#).unwrap();
         assert_eq!(event.event_type(), Some("a.b"));
         assert_eq!(event.idempotency_key(), "msg_1");
+        let event: Event<serde_json::Value> = parse(r#"{"type":"a.b","eventId":""}"#).unwrap();
+        assert_eq!((event.event_id(), event.idempotency_key()), (None, "msg_1"));
         let event: Event<serde_json::Value> = parse("[1,2]").unwrap();
         assert_eq!(event.event_type(), None);
     }

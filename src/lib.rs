@@ -20,17 +20,19 @@ mod verify;
 #[cfg(feature = "amps")]
 #[cfg_attr(docsrs, doc(cfg(feature = "amps")))]
 pub mod amps;
+pub mod store;
 
 pub use clock::{Clock, MockClock, SystemClock};
 #[cfg(feature = "ed25519")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
 pub use ed25519::{PublicKey, SigningKey};
-pub use error::{ParseError, SecretError, SignError, VerifyError};
+pub use error::{ParseError, SecretError, SignError, StoreError, VerifyError};
 pub use event::{Event, Timestamp, WebhookId};
 pub use headers::{HeaderLookup, Headers};
 pub use secret::{Key, KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret};
 pub use signature::{MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN, MAX_V1A_SIGNATURES};
 pub use signer::{SignedHeaders, Signer};
+pub use store::{Claim, ClaimToken, Deduplicator, IdempotencyStore, RunOutcome};
 pub use verify::{
     BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Verified, Verifier, VerifierBuilder,
 };
