@@ -15,6 +15,10 @@ mod verify;
 pub mod amps;
 pub mod store;
 
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+pub mod integrations;
+
 pub use clock::{Clock, MockClock, SystemClock};
 pub use error::{ParseError, SecretError, SignError, StoreError, VerifyError};
 pub use event::{Event, Timestamp, WebhookId};
