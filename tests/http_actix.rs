@@ -28,7 +28,7 @@ async fn start(setup: Setup) -> Running {
             .app_data(probe.clone())
             .service(
                 web::resource(DEDUP_PATH)
-                    .wrap(WebhookMiddleware::<AmpsEvent>::new(
+                    .wrap(WebhookMiddleware::new(
                         verifier.clone(),
                         dedup.clone(),
                     ))

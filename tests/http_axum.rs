@@ -44,7 +44,7 @@ async fn start(setup: Setup) -> Running {
     let app = Router::new()
         .route(
             DEDUP_PATH,
-            post(handler).layer(WebhookLayer::<AmpsEvent>::new(setup.verifier, setup.dedup)),
+            post(handler).layer(WebhookLayer::new(setup.verifier, setup.dedup)),
         )
         .route(PLAIN_PATH, post(handler))
         .with_state(state);

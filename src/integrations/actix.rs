@@ -26,7 +26,7 @@
 //! HttpServer::new(move || {
 //!     App::new().app_data(verifier.clone()).service(
 //!         web::resource("/webhooks")
-//!             .wrap(WebhookMiddleware::<AmpsEvent>::new(verifier.clone(), dedup.clone()))
+//!             .wrap(WebhookMiddleware::new(verifier.clone(), dedup.clone()))
 //!             .route(web::post().to(handle)),
 //!     )
 //! })
@@ -200,10 +200,20 @@ pub struct WebhookMiddleware<T = crate::AmpsEvent> {
     _event: PhantomData<fn() -> T>,
 }
 
-impl<T> WebhookMiddleware<T> {
-    /// A middleware that verifies with `verifier` and deduplicates with `dedup`.
+impl WebhookMiddleware {
+    /// A middleware for [`AmpsEvent`](crate::AmpsEvent)s that verifies with `verifier` and
+    /// deduplicates with `dedup`. For another payload type use [`typed`](Self::typed).
     #[must_use]
     pub fn new(verifier: Verifier, dedup: Deduplicator) -> Self {
+        Self::typed(verifier, dedup)
+    }
+}
+
+impl<T> WebhookMiddleware<T> {
+    /// A middleware that parses bodies as `Event<T>` (`WebhookMiddleware::<MyEvent>::typed(...)`),
+    /// for handlers taking `VerifiedEvent<T>`.
+    #[must_use]
+    pub fn typed(verifier: Verifier, dedup: Deduplicator) -> Self {
         Self::with_retry_after(verifier, dedup, DEFAULT_UNAVAILABLE_RETRY_AFTER)
     }
 

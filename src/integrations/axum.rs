@@ -169,10 +169,20 @@ pub struct WebhookLayer<T = crate::AmpsEvent> {
     _event: PhantomData<fn() -> T>,
 }
 
-impl<T> WebhookLayer<T> {
-    /// A layer that verifies with `verifier` and deduplicates with `dedup`.
+impl WebhookLayer {
+    /// A layer for [`AmpsEvent`](crate::AmpsEvent)s that verifies with `verifier` and
+    /// deduplicates with `dedup`. For another payload type use [`typed`](Self::typed).
     #[must_use]
     pub fn new(verifier: Verifier, dedup: Deduplicator) -> Self {
+        Self::typed(verifier, dedup)
+    }
+}
+
+impl<T> WebhookLayer<T> {
+    /// A layer that parses bodies as `Event<T>` (`WebhookLayer::<MyEvent>::typed(...)`), for
+    /// handlers taking `VerifiedEvent<T>`.
+    #[must_use]
+    pub fn typed(verifier: Verifier, dedup: Deduplicator) -> Self {
         Self {
             gate: Arc::new(Gate {
                 verifier,
