@@ -12,7 +12,12 @@ use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RedisSto
 use amps_webhooks::{AmpsEvent, Verifier};
 
 async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> &'static str {
-    println!("{} {} {}", event.id(), event.idempotency_key(), event.payload().event_type());
+    println!(
+        "{} {} {}",
+        event.id(),
+        event.idempotency_key(),
+        event.payload().event_type()
+    );
     "ok"
 }
 

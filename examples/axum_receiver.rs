@@ -12,7 +12,12 @@ use amps_webhooks::{AmpsEvent, Verifier};
 use axum::{Router, routing::post};
 
 async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> &'static str {
-    println!("{} {} {}", event.id(), event.idempotency_key(), event.payload().event_type());
+    println!(
+        "{} {} {}",
+        event.id(),
+        event.idempotency_key(),
+        event.payload().event_type()
+    );
     "ok"
 }
 
@@ -25,7 +30,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let dedup = Deduplicator::new(store, "amps")?;
     let app = Router::new()
-        .route("/webhooks", post(handle).layer(WebhookLayer::new(verifier.clone(), dedup)))
+        .route(
+            "/webhooks",
+            post(handle).layer(WebhookLayer::new(verifier.clone(), dedup)),
+        )
         .with_state(verifier);
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;

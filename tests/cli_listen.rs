@@ -1,4 +1,5 @@
 //! `amps-webhooks listen` over a real socket: the URL line, then one line per request.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::io::{BufRead as _, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -29,7 +30,9 @@ impl Drop for Listener {
 impl Listener {
     fn start(extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
-            .args(["listen", "--secret", SECRET, "--port", "0", "--path", "/hooks"])
+            .args([
+                "listen", "--secret", SECRET, "--port", "0", "--path", "/hooks",
+            ])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -42,7 +45,10 @@ impl Listener {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
-        assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/hooks"), "{url}");
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with("/hooks"),
+            "{url}"
+        );
         Self { child, lines, url }
     }
 
@@ -59,7 +65,9 @@ async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> u16 {
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let request = request.body(Full::new(Bytes::from(body.to_owned()))).unwrap();
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
     let response = client.request(request).await.unwrap();
     let status = response.status().as_u16();
     response.into_body().collect().await.unwrap();
@@ -124,7 +132,10 @@ async fn readable_lines_say_why() {
         listener.next_line(),
         "processed   200 msg_cli_3 type=push.completed key=evt_cli"
     );
-    assert_eq!(post(&listener.url, &[("webhook-id", "msg_cli_4")], BODY).await, 400);
+    assert_eq!(
+        post(&listener.url, &[("webhook-id", "msg_cli_4")], BODY).await,
+        400
+    );
     assert_eq!(
         listener.next_line(),
         "rejected    400 msg_cli_4  (the `webhook-timestamp` header (or its `svix-` spelling) is missing; is the request from a Standard Webhooks sender?)"
@@ -133,10 +144,7 @@ async fn readable_lines_say_why() {
 
 #[test]
 fn bad_store_and_path_are_usage_errors() {
-    for args in [
-        ["--store", "postgres://x"],
-        ["--path", "no-slash"],
-    ] {
+    for args in [["--store", "postgres://x"], ["--path", "no-slash"]] {
         let output = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
             .args(["listen", "--secret", SECRET, "--port", "0"])
             .args(args)

@@ -1,5 +1,6 @@
 //! The actix-web integration over real sockets: the whole status table, both header spellings,
 //! limits, retries and concurrency (see `http_common`).
+#![allow(clippy::unwrap_used)]
 
 mod http_common;
 
@@ -28,10 +29,7 @@ async fn start(setup: Setup) -> Running {
             .app_data(probe.clone())
             .service(
                 web::resource(DEDUP_PATH)
-                    .wrap(WebhookMiddleware::new(
-                        verifier.clone(),
-                        dedup.clone(),
-                    ))
+                    .wrap(WebhookMiddleware::new(verifier.clone(), dedup.clone()))
                     .route(web::post().to(handler)),
             )
             .route(PLAIN_PATH, web::post().to(handler))

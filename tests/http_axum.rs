@@ -1,5 +1,6 @@
 //! The axum integration over real sockets: the whole status table, both header spellings,
 //! limits, retries and concurrency (see `http_common`).
+#![allow(clippy::unwrap_used)]
 
 mod http_common;
 

@@ -95,7 +95,11 @@ struct ListenArgs {
     #[arg(long, default_value = "/webhooks")]
     path: String,
     /// Where deliveries are remembered: `memory`, or a Redis URL (`redis://HOST:PORT`).
-    #[arg(long, value_name = "memory|redis://HOST:PORT", default_value = "memory")]
+    #[arg(
+        long,
+        value_name = "memory|redis://HOST:PORT",
+        default_value = "memory"
+    )]
     store: String,
     /// How far the timestamp may be from now, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300)]
@@ -253,7 +257,9 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let store: Arc<dyn IdempotencyStore> = if args.store == "memory" {
-            Arc::new(MemoryStore::new(amps_webhooks::store::DEFAULT_MEMORY_CAPACITY))
+            Arc::new(MemoryStore::new(
+                amps_webhooks::store::DEFAULT_MEMORY_CAPACITY,
+            ))
         } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
             let store = RedisStore::builder(args.store.as_str())
                 .connect()
@@ -304,15 +310,26 @@ mod listen {
         let body = json!({ "status": "processed", "id": event.id().as_str() }).to_string();
         (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
             body,
         )
             .into_response()
     }
 
-    pub(super) fn router(path: &str, verifier: Verifier, dedup: Deduplicator, json: bool) -> Router {
+    pub(super) fn router(
+        path: &str,
+        verifier: Verifier,
+        dedup: Deduplicator,
+        json: bool,
+    ) -> Router {
         Router::new()
-            .route(path, post(handle).layer(WebhookLayer::new(verifier.clone(), dedup)))
+            .route(
+                path,
+                post(handle).layer(WebhookLayer::new(verifier.clone(), dedup)),
+            )
             .with_state(verifier)
             .layer(middleware::from_fn(move |request: Request, next: Next| {
                 report(request, next, json)

@@ -77,7 +77,10 @@ impl Headers for HeaderMap {
 fn json_response(status: u16, body: Vec<u8>) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
     HttpResponse::build(status)
-        .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/json")))
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        ))
         .body(body)
 }
 
@@ -119,8 +122,7 @@ async fn read_payload(
     let mut first: Option<Bytes> = None;
     let mut joined: Option<BytesMut> = None;
     let mut received = 0usize;
-    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await
-    {
+    while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
         let data = chunk.map_err(|error| WebhookRejection::BodyRead(Box::new(error)))?;
         received = received.saturating_add(data.len());
         if received > limit {

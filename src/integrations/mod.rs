@@ -350,18 +350,16 @@ pub(crate) fn declared_too_large<H: Headers + ?Sized>(
     headers: &H,
     limit: usize,
 ) -> Result<(), VerifyError> {
-    if let HeaderLookup::One(value) = headers.lookup("content-length") {
-        let declared = std::str::from_utf8(value)
+    if let HeaderLookup::One(value) = headers.lookup("content-length")
+        && let Some(len) = std::str::from_utf8(value)
             .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok());
-        if let Some(len) = declared {
-            if len > u64::try_from(limit).unwrap_or(u64::MAX) {
-                return Err(VerifyError::BodyTooLarge {
-                    limit,
-                    len: usize::try_from(len).unwrap_or(usize::MAX),
-                });
-            }
-        }
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        && len > u64::try_from(limit).unwrap_or(u64::MAX)
+    {
+        return Err(VerifyError::BodyTooLarge {
+            limit,
+            len: usize::try_from(len).unwrap_or(usize::MAX),
+        });
     }
     Ok(())
 }
@@ -503,6 +501,20 @@ pub(crate) async fn settle(guard: ClaimGuard, event_delivery: Delivery, status: 
 mod tests {
     use super::*;
 
+    /// The rejection of a correctly signed `body` that is not a `T`.
+    fn parse_rejection<T: DeserializeOwned + fmt::Debug>(body: &[u8]) -> WebhookRejection {
+        let secret: crate::Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
+        let verifier = Verifier::builder()
+            .secret(secret.clone())
+            .clock(crate::MockClock::at_unix(1_700_000_000))
+            .build()
+            .unwrap();
+        let signed = crate::Signer::new(secret)
+            .sign("msg_1", 1_700_000_000, body)
+            .unwrap();
+        check::<T, _>(&verifier, &signed.webhook_headers(), body).unwrap_err()
+    }
+
     fn all_rejections() -> Vec<(WebhookRejection, u16, &'static str)> {
         vec![
             (
@@ -551,10 +563,7 @@ mod tests {
                 "invalid_signature",
             ),
             (
-                ParseError::from_json(
-                    serde_json::from_slice::<serde_json::Value>(b"{x").unwrap_err(),
-                )
-                .into(),
+                parse_rejection::<serde_json::Value>(b"{x"),
                 400,
                 "invalid_event",
             ),
@@ -585,8 +594,11 @@ mod tests {
         struct Typed {
             n: u64,
         }
-        let error = serde_json::from_slice::<Typed>(br#"{"n":"secret-looking-value"}"#).unwrap_err();
-        let rejection = WebhookRejection::Parse(ParseError::from_json(error));
+        let rejection = parse_rejection::<Typed>(br#"{"n":"secret-looking-value"}"#);
+        assert!(matches!(
+            rejection.parse_error(),
+            Some(ParseError::InvalidEvent(_))
+        ));
         assert!(rejection.to_string().contains("secret-looking-value"));
         assert!(!rejection.log_reason().contains("secret-looking-value"));
         assert_eq!(

@@ -4,6 +4,7 @@
 //! route runs [`handle`] behind the deduplicating middleware, and a second route with the bare
 //! extractor) and expands [`http_suite!`] with it.
 #![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -136,8 +137,12 @@ pub fn verifier(clock: &MockClock) -> Verifier {
 }
 
 pub fn memory_dedup(clock: &MockClock) -> Deduplicator {
-    let store: Arc<dyn IdempotencyStore> =
-        Arc::new(MemoryStore::builder().capacity(10_000).clock(clock.clone()).build());
+    let store: Arc<dyn IdempotencyStore> = Arc::new(
+        MemoryStore::builder()
+            .capacity(10_000)
+            .clock(clock.clone())
+            .build(),
+    );
     Deduplicator::new(store, "http-tests").unwrap()
 }
 
@@ -214,13 +219,22 @@ impl Client {
         }
     }
 
-    async fn send(&self, path: &str, headers: &[(String, String)], body: BoxBody<Bytes, Infallible>) -> Reply {
+    async fn send(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: BoxBody<Bytes, Infallible>,
+    ) -> Reply {
         let mut request = hyper::Request::post(format!("{}{path}", self.base))
             .header("content-type", "application/json");
         for (name, value) in headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        let response = self.inner.request(request.body(body).unwrap()).await.unwrap();
+        let response = self
+            .inner
+            .request(request.body(body).unwrap())
+            .await
+            .unwrap();
         let seq = next_seq();
         let status = response.status().as_u16();
         let retry_after = response
@@ -237,12 +251,23 @@ impl Client {
     }
 
     /// POSTs `body` with a `Content-Length`.
-    pub async fn post(&self, path: &str, headers: &[(String, String)], body: impl Into<Bytes>) -> Reply {
-        self.send(path, headers, Full::new(body.into()).boxed()).await
+    pub async fn post(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
+        self.send(path, headers, Full::new(body.into()).boxed())
+            .await
     }
 
     /// POSTs `body` in chunks of 1 KiB without a `Content-Length`.
-    pub async fn post_chunked(&self, path: &str, headers: &[(String, String)], body: impl Into<Bytes>) -> Reply {
+    pub async fn post_chunked(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        body: impl Into<Bytes>,
+    ) -> Reply {
         let body: Bytes = body.into();
         let chunks: Vec<Result<Frame<Bytes>, Infallible>> = body
             .chunks(1024)
@@ -259,7 +284,6 @@ impl Client {
         self.post(path, &headers, body).await
     }
 }
-
 
 /// A stream over a vector, without a futures dependency.
 fn tokio_stream_iter<T: Unpin>(items: Vec<T>) -> IterStream<T> {
@@ -383,7 +407,10 @@ pub async fn unauthorized_is_401(start: Start) {
         // Signed over another body.
         let headers = signed("msg_1", NOW, b"{}", Spelling::Webhook);
         let reply = client.post(path, &headers, body.clone()).await;
-        assert_eq!((reply.status, reply.error_code().as_str()), (401, "invalid_signature"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (401, "invalid_signature")
+        );
         assert!(
             reply.json()["reason"]
                 .as_str()
@@ -414,23 +441,35 @@ pub async fn malformed_is_400(start: Start) {
         let mut headers = signed("msg_1", NOW, body.as_bytes(), Spelling::Webhook);
         headers.retain(|(name, _)| name != "webhook-signature");
         let reply = client.post(path, &headers, body.clone()).await;
-        assert_eq!((reply.status, reply.error_code().as_str()), (400, "missing_header"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "missing_header")
+        );
 
         let mut headers = signed("msg_1", NOW, body.as_bytes(), Spelling::Webhook);
         headers[1].1 = "soon".to_owned();
         let reply = client.post(path, &headers, body.clone()).await;
-        assert_eq!((reply.status, reply.error_code().as_str()), (400, "invalid_header"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "invalid_header")
+        );
 
         // A signed body that is not JSON: 400, never 5xx.
         let not_json = b"this is not json \xff".to_vec();
         let headers = signed("msg_2", NOW, &not_json, Spelling::Webhook);
         let reply = client.post(path, &headers, not_json).await;
-        assert_eq!((reply.status, reply.error_code().as_str()), (400, "invalid_event"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "invalid_event")
+        );
 
         // Signed JSON that is not an event (AmpsEvent wants an object).
         let headers = signed("msg_3", NOW, b"[1,2]", Spelling::Webhook);
         let reply = client.post(path, &headers, "[1,2]").await;
-        assert_eq!((reply.status, reply.error_code().as_str()), (400, "invalid_event"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (400, "invalid_event")
+        );
     }
     assert_eq!(probe.runs(), 0);
 }
@@ -445,9 +484,15 @@ pub async fn over_the_limit_is_413(start: Start) {
         // Correctly signed, so only the size is wrong.
         let headers = signed("msg_big", NOW, body.as_bytes(), Spelling::Webhook);
         let reply = client.post(path, &headers, body.clone()).await;
-        assert_eq!((reply.status, reply.error_code().as_str()), (413, "body_too_large"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (413, "body_too_large")
+        );
         let reply = client.post_chunked(path, &headers, body.clone()).await;
-        assert_eq!((reply.status, reply.error_code().as_str()), (413, "body_too_large"));
+        assert_eq!(
+            (reply.status, reply.error_code().as_str()),
+            (413, "body_too_large")
+        );
     }
     // At the limit exactly, it is accepted.
     let base = event_body("evt_fit");
@@ -473,7 +518,13 @@ pub async fn event_id_wins_over_message_id(start: Start) {
     let body = br#"{"type":"custom.thing","data":{}}"#;
     for id in ["msg_x", "msg_x", "msg_y"] {
         let headers = signed(id, NOW, body, Spelling::Webhook);
-        assert_eq!(client.post(DEDUP_PATH, &headers, body.to_vec()).await.status, 200);
+        assert_eq!(
+            client
+                .post(DEDUP_PATH, &headers, body.to_vec())
+                .await
+                .status,
+            200
+        );
     }
     assert_eq!(probe.runs(), 3);
 }
@@ -532,7 +583,10 @@ pub async fn hundred_concurrent_while_held(start: Start) {
     for _ in 0..99 {
         held.push(tasks.join_next().await.unwrap().unwrap());
     }
-    assert!(held.iter().all(|reply| reply.status == 409 && reply.retry_after.is_some()));
+    assert!(
+        held.iter()
+            .all(|reply| reply.status == 409 && reply.retry_after.is_some())
+    );
     assert_eq!(probe.runs(), 1);
     hold.release.add_permits(1);
     let last = tasks.join_next().await.unwrap().unwrap();
@@ -545,8 +599,14 @@ pub async fn plain_extractor_verifies(start: Start) {
     let (running, probe, _clock) = start_memory(start, Probe::default()).await;
     let client = Client::new(&running);
     // Without the middleware there is no deduplication: both run.
-    assert_eq!(client.deliver(PLAIN_PATH, "msg_p", "evt_p").await.status, 200);
-    assert_eq!(client.deliver(PLAIN_PATH, "msg_p", "evt_p").await.status, 200);
+    assert_eq!(
+        client.deliver(PLAIN_PATH, "msg_p", "evt_p").await.status,
+        200
+    );
+    assert_eq!(
+        client.deliver(PLAIN_PATH, "msg_p", "evt_p").await.status,
+        200
+    );
     assert_eq!(probe.runs(), 2);
 }
 
