@@ -57,3 +57,56 @@ impl Drop for StopOnDrop {
 }
 
 http_suite!(start);
+
+async fn plain(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> String {
+    event.idempotency_key().to_owned()
+}
+
+/// Starts a server whose only route uses the extractor, with the verifier in `web::Data` or
+/// nowhere.
+async fn start_plain(with_data: bool) -> (String, actix_web::dev::ServerHandle) {
+    let clock = http_common::clock();
+    let verifier = http_common::verifier(&clock);
+    let server = HttpServer::new(move || {
+        let app = App::new();
+        let app = if with_data {
+            app.app_data(web::Data::new(verifier.clone()))
+        } else {
+            app
+        };
+        app.route(PLAIN_PATH, web::post().to(plain))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}"), handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifier_from_data_and_missing_verifier() {
+    let (base, handle) = start_plain(true).await;
+    let client = http_common::Client::new(&Running {
+        base,
+        guard: Box::new(()),
+    });
+    let reply = client.deliver(PLAIN_PATH, "msg_d", "evt_d").await;
+    assert_eq!((reply.status, &reply.body[..]), (200, &b"evt_d"[..]));
+    handle.stop(false).await;
+
+    let (base, handle) = start_plain(false).await;
+    let client = http_common::Client::new(&Running {
+        base,
+        guard: Box::new(()),
+    });
+    let reply = client.deliver(PLAIN_PATH, "msg_d", "evt_d").await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (500, "not_configured")
+    );
+    handle.stop(false).await;
+}

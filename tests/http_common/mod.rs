@@ -595,6 +595,70 @@ pub async fn hundred_concurrent_while_held(start: Start) {
     assert_eq!(probe.runs(), 1);
 }
 
+/// A server on the test Redis (`REDIS_URL`, else 127.0.0.1:6379) in a namespace of its own, or
+/// `None` (after saying why) when no Redis answers outside CI.
+pub async fn start_redis(start: Start, probe: Probe) -> Option<(Running, Arc<Probe>)> {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let store = match RedisStore::builder(url.as_str()).connect().await {
+        Ok(store) => store,
+        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("no Redis at {url} under CI=true: {error}")
+        }
+        Err(error) => {
+            println!("SKIPPED: no Redis answers at {url} ({error}); start one or set REDIS_URL");
+            return None;
+        }
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let namespace = format!("http-tests-{nanos}");
+    let clock = clock();
+    let probe = Arc::new(probe);
+    let running = start(Setup {
+        verifier: verifier(&clock),
+        dedup: Deduplicator::new(Arc::new(store), &namespace).unwrap(),
+        probe: Arc::clone(&probe),
+    })
+    .await;
+    Some((running, probe))
+}
+
+pub async fn redis_store_concurrent_and_retry(start: Start) {
+    let probe = Probe::default();
+    probe.fail_next.store(1, Ordering::SeqCst);
+    let Some((running, probe)) = start_redis(start, probe).await else {
+        return;
+    };
+    let client = Client::new(&running);
+    assert_eq!(
+        client.deliver(DEDUP_PATH, "msg_r", "evt_r").await.status,
+        502
+    );
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let client = client.clone();
+        tasks.spawn(async move { client.deliver(DEDUP_PATH, "msg_r", "evt_r").await });
+    }
+    let mut statuses = Vec::new();
+    while let Some(reply) = tasks.join_next().await {
+        let reply = reply.unwrap();
+        if reply.status == 200 {
+            assert!(reply.seq > probe.success_seqs()[0]);
+        }
+        statuses.push(reply.status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 409),
+        "{statuses:?}"
+    );
+    assert_eq!(probe.runs(), 2, "one failure, then exactly one success");
+    assert_eq!(probe.success_seqs().len(), 1);
+    let after = client.deliver(DEDUP_PATH, "msg_r2", "evt_r").await;
+    assert_eq!(after.json(), serde_json::json!({ "status": "duplicate" }));
+}
+
 pub async fn plain_extractor_verifies(start: Start) {
     let (running, probe, _clock) = start_memory(start, Probe::default()).await;
     let client = Client::new(&running);
@@ -626,6 +690,7 @@ macro_rules! http_suite {
             hundred_concurrent_deliveries,
             hundred_concurrent_while_held,
             plain_extractor_verifies,
+            redis_store_concurrent_and_retry,
         );
     };
     (@each $start:path; $($name:ident),+ $(,)?) => {
