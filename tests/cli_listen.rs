@@ -40,11 +40,16 @@ impl Listener {
         let mut lines = BufReader::new(child.stdout.take().unwrap());
         let mut first = String::new();
         lines.read_line(&mut first).unwrap();
-        let url = first
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-            .to_owned();
+        let url = if extra.contains(&"--json") {
+            let line: serde_json::Value = serde_json::from_str(&first).unwrap();
+            line["listening"].as_str().unwrap().to_owned()
+        } else {
+            first
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+                .to_owned()
+        };
         assert!(
             url.starts_with("http://127.0.0.1:") && url.ends_with("/hooks"),
             "{url}"
@@ -153,4 +158,50 @@ fn bad_store_and_path_are_usage_errors() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert!(output.stdout.is_empty());
     }
+}
+
+#[tokio::test]
+async fn redis_store_remembers_across_listeners() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let reachable = std::net::TcpStream::connect(
+        url.trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap(),
+    )
+    .is_ok();
+    if !reachable {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "no Redis at {url} under CI=true"
+        );
+        println!("SKIPPED: no Redis answers at {url}");
+        return;
+    }
+    let nanos = SystemClock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let namespace = format!("cli-test-{nanos}");
+    let args = [
+        "--json",
+        "--store",
+        url.as_str(),
+        "--namespace",
+        namespace.as_str(),
+    ];
+    let headers = signed("msg_cli_redis");
+    {
+        let mut first = Listener::start(&args);
+        assert_eq!(post(&first.url, &pairs(&headers), BODY).await, 200);
+        let line: serde_json::Value = serde_json::from_str(&first.next_line()).unwrap();
+        assert_eq!(line["outcome"], "processed");
+    }
+    // A new listener on the same store and namespace knows the event.
+    let mut second = Listener::start(&args);
+    assert_eq!(post(&second.url, &pairs(&headers), BODY).await, 200);
+    let line: serde_json::Value = serde_json::from_str(&second.next_line()).unwrap();
+    assert_eq!(line["outcome"], "duplicate");
 }

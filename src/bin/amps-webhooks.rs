@@ -107,7 +107,11 @@ struct ListenArgs {
     /// The largest body accepted, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = amps_webhooks::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
-    /// Print one JSON object per request instead of a readable line.
+    /// The namespace of the idempotency keys (with Redis, deliveries are remembered across
+    /// restarts: use another namespace to start afresh).
+    #[arg(long, default_value = "listen")]
+    namespace: String,
+    /// Print JSON lines: `{"listening": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
 }
@@ -272,7 +276,8 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
                 args.store
             )));
         };
-        let dedup = Deduplicator::new(store, "listen").map_err(usage)?;
+        let dedup = Deduplicator::new(store, &args.namespace)
+            .map_err(|e| usage(format!("--namespace: {e}")))?;
         let listener = tokio::net::TcpListener::bind((args.host, args.port))
             .await
             .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
@@ -280,7 +285,12 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
             .local_addr()
             .map_err(|e| usage(format!("cannot read the bound address: {e}")))?;
         let app = listen::router(&args.path, verifier, dedup, args.json);
-        println!("listening on http://{addr}{}", args.path);
+        let url = format!("http://{addr}{}", args.path);
+        if args.json {
+            println!("{}", json!({ "listening": url }));
+        } else {
+            println!("listening on {url}");
+        }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 // If the signal cannot be installed, run until killed.
