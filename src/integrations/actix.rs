@@ -357,3 +357,58 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::{HeaderName, HeaderValue};
+
+    use super::*;
+    use crate::headers::{self, HeaderLookup};
+
+    #[test]
+    fn actix_header_map_any_case_and_repeats() {
+        let mut map = HeaderMap::new();
+        map.insert(
+            HeaderName::from_static("svix-timestamp"),
+            HeaderValue::from_static("12"),
+        );
+        map.append(
+            HeaderName::from_bytes(b"Webhook-Id").unwrap(),
+            HeaderValue::from_static("a"),
+        );
+        map.append(
+            HeaderName::from_bytes(b"WEBHOOK-ID").unwrap(),
+            HeaderValue::from_static("b"),
+        );
+        assert_eq!(
+            headers::lookup_either(&map, headers::TIMESTAMP),
+            HeaderLookup::One(b"12")
+        );
+        assert_eq!(
+            headers::lookup_either(&map, headers::ID),
+            HeaderLookup::Repeated
+        );
+        assert_eq!(
+            headers::lookup_either(&map, headers::SIGNATURE),
+            HeaderLookup::Missing
+        );
+    }
+
+    #[test]
+    fn rejection_response_status_and_body() {
+        let rejection =
+            WebhookRejection::Verify(crate::VerifyError::BodyTooLarge { limit: 10, len: 11 });
+        assert_eq!(rejection.status_code(), StatusCode::PAYLOAD_TOO_LARGE);
+        let response = rejection.error_response();
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let delivery = response.extensions().get::<Delivery>().cloned().unwrap();
+        assert_eq!(
+            (delivery.outcome(), delivery.status()),
+            (Outcome::Rejected, 413)
+        );
+    }
+}

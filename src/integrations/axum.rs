@@ -328,3 +328,41 @@ where
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_response_status_and_body() {
+        let rejection =
+            WebhookRejection::Verify(crate::VerifyError::NoMatchingSignature { candidates: 2 });
+        let reason = rejection.to_string();
+        let response = rejection.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            "application/json"
+        );
+        let delivery = response.extensions().get::<Delivery>().cloned().unwrap();
+        assert_eq!(
+            (delivery.outcome(), delivery.status(), delivery.reason()),
+            (Outcome::Rejected, 401, Some(reason.as_str()))
+        );
+    }
+
+    #[tokio::test]
+    async fn body_over_the_limit_in_frames() {
+        let headers = axum::http::HeaderMap::new();
+        let body = Body::from(vec![b'x'; 11]);
+        let error = read_body(&headers, body, 10).await.unwrap_err();
+        assert!(matches!(
+            error.verify_error(),
+            Some(crate::VerifyError::BodyTooLarge { limit: 10, len: 11 })
+        ));
+        let bytes = read_body(&headers, Body::from(vec![b'y'; 10]), 10)
+            .await
+            .unwrap();
+        assert_eq!(&bytes[..], &[b'y'; 10]);
+    }
+}
