@@ -425,7 +425,9 @@ impl Early {
 
 /// Whole seconds for a `Retry-After`, rounded up, at least 1.
 fn retry_after_secs(after: Duration) -> u64 {
-    let secs = after.as_secs() + u64::from(after.subsec_nanos() > 0);
+    let secs = after
+        .as_secs()
+        .saturating_add(u64::from(after.subsec_nanos() > 0));
     secs.max(1)
 }
 
@@ -623,5 +625,6 @@ mod tests {
         assert_eq!(retry_after_secs(Duration::ZERO), 1);
         assert_eq!(retry_after_secs(Duration::from_millis(1_001)), 2);
         assert_eq!(retry_after_secs(Duration::from_secs(60)), 60);
+        assert_eq!(retry_after_secs(Duration::MAX), u64::MAX);
     }
 }
