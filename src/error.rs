@@ -195,6 +195,25 @@ impl VerifyError {
         )
     }
 
+    /// A short, stable code for logs and response bodies, such as `invalid_signature`,
+    /// `timestamp_out_of_tolerance`, `invalid_header` or `body_too_large`.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BodyTooLarge { .. } => "body_too_large",
+            Self::MissingHeader { .. } => "missing_header",
+            Self::RepeatedHeader { .. }
+            | Self::InvalidId
+            | Self::InvalidTimestamp
+            | Self::SignatureHeaderTooLong { .. }
+            | Self::TooManySignatures { .. } => "invalid_header",
+            Self::TimestampTooOld { .. } | Self::TimestampTooNew { .. } => {
+                "timestamp_out_of_tolerance"
+            }
+            Self::NoMatchingSignature { .. } => "invalid_signature",
+        }
+    }
+
     /// The HTTP status this failure should be answered with: 413, 401 or 400.
     #[must_use]
     pub fn http_status(&self) -> u16 {

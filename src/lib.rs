@@ -22,6 +22,10 @@ mod verify;
 pub mod amps;
 pub mod store;
 
+#[cfg(any(feature = "axum", feature = "actix"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
+pub mod integrations;
+
 pub use clock::{Clock, MockClock, SystemClock};
 #[cfg(feature = "ed25519")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]

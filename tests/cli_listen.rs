@@ -1,0 +1,207 @@
+//! `amps-webhooks listen` over a real socket: the URL line, then one line per request.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use amps_webhooks::{Clock as _, Secret, Signer, SystemClock};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const BODY: &str = r#"{"event":"push.completed","eventId":"evt_cli","data":{"actionId":"a","deviceId":"d","result":{"success":true},"completedAt":"2026-05-08T22:00:05Z"}}"#;
+
+/// The listener, killed when dropped.
+struct Listener {
+    child: Child,
+    lines: BufReader<ChildStdout>,
+    url: String,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Listener {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args([
+                "listen", "--secret", SECRET, "--port", "0", "--path", "/hooks",
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        lines.read_line(&mut first).unwrap();
+        let url = if extra.contains(&"--json") {
+            let line: serde_json::Value = serde_json::from_str(&first).unwrap();
+            line["listening"].as_str().unwrap().to_owned()
+        } else {
+            first
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+                .to_owned()
+        };
+        assert!(
+            url.starts_with("http://127.0.0.1:") && url.ends_with("/hooks"),
+            "{url}"
+        );
+        Self { child, lines, url }
+    }
+
+    fn next_line(&mut self) -> String {
+        let mut line = String::new();
+        self.lines.read_line(&mut line).unwrap();
+        line.trim_end().to_owned()
+    }
+}
+
+async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> u16 {
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let mut request = hyper::Request::post(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .unwrap();
+    let response = client.request(request).await.unwrap();
+    let status = response.status().as_u16();
+    response.into_body().collect().await.unwrap();
+    status
+}
+
+fn signed(id: &str) -> Vec<(&'static str, String)> {
+    let secret: Secret = SECRET.parse().unwrap();
+    let signed = Signer::new(secret)
+        .sign(id, SystemClock.unix_seconds(), BODY.as_bytes())
+        .unwrap();
+    signed
+        .webhook_headers()
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect()
+}
+
+fn pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    headers.iter().map(|(n, v)| (*n, v.as_str())).collect()
+}
+
+#[tokio::test]
+async fn json_lines_for_processed_duplicate_and_rejected() {
+    let mut listener = Listener::start(&["--json"]);
+    let headers = signed("msg_cli_1");
+    assert_eq!(post(&listener.url, &pairs(&headers), BODY).await, 200);
+    let line: serde_json::Value = serde_json::from_str(&listener.next_line()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "msg_cli_1", "type": "push.completed", "key": "evt_cli",
+            "outcome": "processed", "status": 200, "reason": null})
+    );
+    assert_eq!(post(&listener.url, &pairs(&headers), BODY).await, 200);
+    let line: serde_json::Value = serde_json::from_str(&listener.next_line()).unwrap();
+    assert_eq!(line["outcome"], "duplicate");
+    assert_eq!(line["status"], 200);
+
+    let mut forged = signed("msg_cli_2");
+    forged[2].1 = "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_owned();
+    assert_eq!(post(&listener.url, &pairs(&forged), BODY).await, 401);
+    let line: serde_json::Value = serde_json::from_str(&listener.next_line()).unwrap();
+    assert_eq!(line["id"], "msg_cli_2");
+    assert_eq!(line["outcome"], "rejected");
+    assert_eq!(line["status"], 401);
+    assert_eq!(line["type"], serde_json::Value::Null);
+    assert!(
+        line["reason"]
+            .as_str()
+            .unwrap()
+            .contains("none of the 1 signatures matches a configured key"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn readable_lines_say_why() {
+    let mut listener = Listener::start(&[]);
+    let headers = signed("msg_cli_3");
+    assert_eq!(post(&listener.url, &pairs(&headers), BODY).await, 200);
+    assert_eq!(
+        listener.next_line(),
+        "processed   200 msg_cli_3 type=push.completed key=evt_cli"
+    );
+    assert_eq!(
+        post(&listener.url, &[("webhook-id", "msg_cli_4")], BODY).await,
+        400
+    );
+    assert_eq!(
+        listener.next_line(),
+        "rejected    400 msg_cli_4  (the `webhook-timestamp` header (or its `svix-` spelling) is missing; is the request from a Standard Webhooks sender?)"
+    );
+}
+
+#[test]
+fn bad_store_and_path_are_usage_errors() {
+    for args in [["--store", "postgres://x"], ["--path", "no-slash"]] {
+        let output = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args(["listen", "--secret", SECRET, "--port", "0"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn redis_store_remembers_across_listeners() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let reachable = std::net::TcpStream::connect(
+        url.trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .unwrap(),
+    )
+    .is_ok();
+    if !reachable {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "no Redis at {url} under CI=true"
+        );
+        println!("SKIPPED: no Redis answers at {url}");
+        return;
+    }
+    let nanos = SystemClock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let namespace = format!("cli-test-{nanos}");
+    let args = [
+        "--json",
+        "--store",
+        url.as_str(),
+        "--namespace",
+        namespace.as_str(),
+    ];
+    let headers = signed("msg_cli_redis");
+    {
+        let mut first = Listener::start(&args);
+        assert_eq!(post(&first.url, &pairs(&headers), BODY).await, 200);
+        let line: serde_json::Value = serde_json::from_str(&first.next_line()).unwrap();
+        assert_eq!(line["outcome"], "processed");
+    }
+    // A new listener on the same store and namespace knows the event.
+    let mut second = Listener::start(&args);
+    assert_eq!(post(&second.url, &pairs(&headers), BODY).await, 200);
+    let line: serde_json::Value = serde_json::from_str(&second.next_line()).unwrap();
+    assert_eq!(line["outcome"], "duplicate");
+}

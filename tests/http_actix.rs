@@ -1,0 +1,112 @@
+//! The actix-web integration over real sockets: the whole status table, both header spellings,
+//! limits, retries and concurrency (see `http_common`).
+#![allow(clippy::unwrap_used)]
+
+mod http_common;
+
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use amps_webhooks::AmpsEvent;
+use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
+use http_common::{DEDUP_PATH, PLAIN_PATH, Probe, Running, Setup};
+
+async fn handler(
+    probe: web::Data<Probe>,
+    VerifiedEvent(event): VerifiedEvent<AmpsEvent>,
+) -> HttpResponse {
+    let status = http_common::handle(&probe, &event).await;
+    HttpResponse::build(StatusCode::from_u16(status).unwrap())
+        .json(serde_json::json!({ "handled": event.idempotency_key() }))
+}
+
+async fn start(setup: Setup) -> Running {
+    let probe = web::Data::from(setup.probe);
+    let verifier = setup.verifier;
+    let dedup = setup.dedup;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(verifier.clone())
+            .app_data(probe.clone())
+            .service(
+                web::resource(DEDUP_PATH)
+                    .wrap(WebhookMiddleware::new(verifier.clone(), dedup.clone()))
+                    .route(web::post().to(handler)),
+            )
+            .route(PLAIN_PATH, web::post().to(handler))
+    })
+    .workers(2)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    Running {
+        base: format!("http://{addr}"),
+        guard: Box::new(StopOnDrop(handle)),
+    }
+}
+
+struct StopOnDrop(actix_web::dev::ServerHandle);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        drop(self.0.stop(false));
+    }
+}
+
+http_suite!(start);
+
+async fn plain(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> String {
+    event.idempotency_key().to_owned()
+}
+
+/// Starts a server whose only route uses the extractor, with the verifier in `web::Data` or
+/// nowhere.
+async fn start_plain(with_data: bool) -> (String, actix_web::dev::ServerHandle) {
+    let clock = http_common::clock();
+    let verifier = http_common::verifier(&clock);
+    let server = HttpServer::new(move || {
+        let app = App::new();
+        let app = if with_data {
+            app.app_data(web::Data::new(verifier.clone()))
+        } else {
+            app
+        };
+        app.route(PLAIN_PATH, web::post().to(plain))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(("127.0.0.1", 0))
+    .unwrap();
+    let addr = server.addrs()[0];
+    let server = server.run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}"), handle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifier_from_data_and_missing_verifier() {
+    let (base, handle) = start_plain(true).await;
+    let client = http_common::Client::new(&Running {
+        base,
+        guard: Box::new(()),
+    });
+    let reply = client.deliver(PLAIN_PATH, "msg_d", "evt_d").await;
+    assert_eq!((reply.status, &reply.body[..]), (200, &b"evt_d"[..]));
+    handle.stop(false).await;
+
+    let (base, handle) = start_plain(false).await;
+    let client = http_common::Client::new(&Running {
+        base,
+        guard: Box::new(()),
+    });
+    let reply = client.deliver(PLAIN_PATH, "msg_d", "evt_d").await;
+    assert_eq!(
+        (reply.status, reply.error_code().as_str()),
+        (500, "not_configured")
+    );
+    handle.stop(false).await;
+}
