@@ -179,28 +179,59 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-        let mut envelope = Envelope::default();
         let mut declared_type = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                // `type` is the Standard Webhooks name and wins over the Amps `event`.
-                "type" => declared_type = text(map.next_value()?),
-                "event" if envelope.event_type.is_none() => {
-                    envelope.event_type = text(map.next_value()?);
-                }
-                // An empty id would make every such event a duplicate of the first: it is no id.
-                "eventId" => {
-                    envelope.event_id = text(map.next_value()?).filter(|id| !id.is_empty());
-                }
-                _ => {
+        let mut event = None;
+        let mut event_id = None;
+        while let Some(key) = map.next_key::<EnvelopeKey>()? {
+            // A repeated key: the last one wins, as in a parsed payload.
+            match key {
+                EnvelopeKey::Type => declared_type = text(map.next_value()?),
+                EnvelopeKey::Event => event = text(map.next_value()?),
+                EnvelopeKey::EventId => event_id = text(map.next_value()?),
+                EnvelopeKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        if declared_type.is_some() {
-            envelope.event_type = declared_type;
-        }
-        Ok(envelope)
+        Ok(Envelope {
+            // `type` is the Standard Webhooks name and wins over the Amps `event`.
+            event_type: declared_type.or(event),
+            // An empty id would make every such event a duplicate of the first: it is no id.
+            event_id: event_id.filter(|id: &String| !id.is_empty()),
+        })
+    }
+}
+
+/// The envelope's field names, read without allocating.
+enum EnvelopeKey {
+    Type,
+    Event,
+    EventId,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for EnvelopeKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(EnvelopeKeyVisitor)
+    }
+}
+
+struct EnvelopeKeyVisitor;
+
+impl Visitor<'_> for EnvelopeKeyVisitor {
+    type Value = EnvelopeKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<EnvelopeKey, E> {
+        Ok(match key {
+            "type" => EnvelopeKey::Type,
+            "event" => EnvelopeKey::Event,
+            "eventId" => EnvelopeKey::EventId,
+            _ => EnvelopeKey::Other,
+        })
     }
 }
 
