@@ -698,3 +698,47 @@ async fn transactional_exactly_once_under_redelivery_and_rollbacks() {
         "{total} deliveries: {committed} committed, {duplicates} duplicates, {rolled_back} rolled back"
     );
 }
+
+/// At `REPEATABLE READ`, a duplicate that waited for a committed claim cannot read it (its
+/// snapshot predates it): it gets a serialization failure (SQLSTATE 40001), a store error the
+/// sender retries, never a second effect.
+#[tokio::test]
+async fn repeatable_read_duplicate_gets_a_serialization_failure() {
+    let Some((inbox, _clock, business)) = inbox().await else {
+        return;
+    };
+    let (claim, first) = claim_and_apply(&inbox, &business, "evt_1").await;
+    assert_eq!(claim, InboxClaim::Acquired);
+    let second = {
+        let inbox = inbox.clone();
+        tokio::spawn(async move {
+            let mut tx = inbox.store().pool().begin().await.unwrap();
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            // Take the snapshot before the first transaction commits.
+            sqlx::query("SELECT 1").execute(&mut *tx).await.unwrap();
+            inbox.claim_in(&mut tx, "evt_1").await
+        })
+    };
+    wait_for_a_lock_waiter(inbox.store().pool(), inbox.store().table()).await;
+    first.commit().await.unwrap();
+    match second.await.unwrap() {
+        Err(StoreError::Unavailable {
+            store: "postgres",
+            source,
+        }) => {
+            let code = source
+                .downcast_ref::<sqlx::Error>()
+                .and_then(|error| error.as_database_error())
+                .and_then(|error| error.code().map(|code| code.into_owned()));
+            assert_eq!(code.as_deref(), Some("40001"), "{source}");
+        }
+        other => panic!("expected a serialization failure, got {other:?}"),
+    }
+    assert_eq!(
+        business_rows(inbox.store().pool(), &business, "evt_1").await,
+        1
+    );
+}
