@@ -1,7 +1,7 @@
 //! Claims per second on PostgreSQL (`DATABASE_URL`, else postgres://postgres@127.0.0.1/test),
 //! fresh keys, one at a time and with 32 in flight: a leased `claim`, a leased `claim` +
-//! `complete` (through `Arc<dyn IdempotencyStore>`), and a transactional `BEGIN` + `claim_in`
-//! + `COMMIT`. A timed loop (each figure is the whole run's count over its wall time); the
+//! `complete` (through `Arc<dyn IdempotencyStore>`), and a transactional `BEGIN`, `claim_in`,
+//! `COMMIT`. A timed loop (each figure is the whole run's count over its wall time); the
 //! table is created for the run and dropped after.
 //!
 //! Run: `cargo bench --bench postgres --features postgres`
@@ -55,7 +55,11 @@ async fn run(
     label: &str,
     parallel: usize,
 ) {
-    let total = if parallel == 1 { SEQUENTIAL } else { CONCURRENT };
+    let total = if parallel == 1 {
+        SEQUENTIAL
+    } else {
+        CONCURRENT
+    };
     let started = Instant::now();
     let tasks: Vec<_> = (0..parallel)
         .map(|lane| {
@@ -101,11 +105,12 @@ async fn main() {
         }
     };
     store.migrate().await.unwrap();
-    let settings: (String, String) =
-        amps_webhooks::store::sqlx::query_as("SELECT current_setting('server_version'), current_setting('synchronous_commit')")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let settings: (String, String) = amps_webhooks::store::sqlx::query_as(
+        "SELECT current_setting('server_version'), current_setting('synchronous_commit')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
     println!(
         "PostgreSQL {} (synchronous_commit = {}), table {table}",
         settings.0, settings.1
@@ -114,8 +119,22 @@ async fn main() {
     let shared: Arc<dyn IdempotencyStore> = Arc::new(store.clone());
     for parallel in [1, IN_FLIGHT] {
         run(&shared, &inbox, Op::Claim, "claim", parallel).await;
-        run(&shared, &inbox, Op::ClaimComplete, "claim + complete", parallel).await;
-        run(&shared, &inbox, Op::Transaction, "BEGIN + claim_in + COMMIT", parallel).await;
+        run(
+            &shared,
+            &inbox,
+            Op::ClaimComplete,
+            "claim + complete",
+            parallel,
+        )
+        .await;
+        run(
+            &shared,
+            &inbox,
+            Op::Transaction,
+            "BEGIN + claim_in + COMMIT",
+            parallel,
+        )
+        .await;
     }
     amps_webhooks::store::sqlx::query(&format!("DROP TABLE \"{table}\""))
         .execute(store.pool())

@@ -41,7 +41,10 @@ fn unique_table() -> String {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    format!("t_{unix}_{:012x}", ClaimToken::random().as_u128() as u64 & 0xffff_ffff_ffff)
+    format!(
+        "t_{unix}_{:012x}",
+        ClaimToken::random().as_u128() as u64 & 0xffff_ffff_ffff
+    )
 }
 
 /// Drops the test tables of runs that started more than an hour ago.
@@ -404,7 +407,11 @@ async fn purge_deletes_exactly_the_expired_rows() {
     tx.commit().await.unwrap();
     assert_eq!(count().await, 1_505);
 
-    assert_eq!(store.purge_expired().await.unwrap(), 0, "nothing expired yet");
+    assert_eq!(
+        store.purge_expired().await.unwrap(),
+        0,
+        "nothing expired yet"
+    );
     clock.advance(LEASE);
     assert_eq!(store.purge_expired().await.unwrap(), 3);
     clock.advance(Duration::from_secs(600));
@@ -494,7 +501,11 @@ async fn an_unmigrated_table_is_a_store_error_not_a_pass() {
     assert_eq!(runs.load(Ordering::SeqCst), 0);
     let mut tx = store.pool().begin().await.unwrap();
     assert!(matches!(
-        missing.inbox("ns").unwrap().claim_in(&mut tx, "evt_1").await,
+        missing
+            .inbox("ns")
+            .unwrap()
+            .claim_in(&mut tx, "evt_1")
+            .await,
         Err(StoreError::Unavailable {
             store: "postgres",
             ..

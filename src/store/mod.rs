@@ -154,16 +154,16 @@ pub use postgres::{
     DEFAULT_POSTGRES_COMMAND_TIMEOUT, DEFAULT_POSTGRES_MAX_CONNECTIONS, DEFAULT_POSTGRES_TABLE,
     InboxClaim, PostgresInbox, PostgresStore, PostgresStoreBuilder,
 };
-/// The sqlx this crate's [`PostgresStore`] is built on (0.8), so that the application's pools
-/// and transactions are of the same version.
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use sqlx;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{
     DEFAULT_REDIS_COMMAND_TIMEOUT, DEFAULT_REDIS_KEY_PREFIX, RedisStore, RedisStoreBuilder,
 };
+/// The sqlx this crate's [`PostgresStore`] is built on (0.8), so that the application's pools
+/// and transactions are of the same version.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sqlx;
 
 /// Emits a `tracing` event when the `tracing` feature is on; compiles to nothing otherwise.
 macro_rules! store_event {

@@ -419,7 +419,9 @@ fn configuration(detail: &str) -> StoreError {
 /// Microseconds since the Unix epoch, saturating at 0 and at [`MAX_MICROS`].
 fn micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_micros()).unwrap_or(i64::MAX))
+        .map_or(0, |since| {
+            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        })
         .min(MAX_MICROS)
 }
 
@@ -1002,11 +1004,27 @@ mod tests {
     #[test]
     fn statements_name_the_table() {
         let sql = Sql::new(Some("app"), "inbox");
-        assert!(sql.migration.starts_with("CREATE SCHEMA IF NOT EXISTS \"app\";"));
-        assert!(sql.migration.contains("CREATE TABLE IF NOT EXISTS \"app\".\"inbox\""));
-        assert!(sql.migration.contains("\"inbox_expires_at_idx\" ON \"app\".\"inbox\" (expires_at)"));
-        assert!(sql.insert_lease.starts_with("INSERT INTO \"app\".\"inbox\""));
+        assert!(
+            sql.migration
+                .starts_with("CREATE SCHEMA IF NOT EXISTS \"app\";")
+        );
+        assert!(
+            sql.migration
+                .contains("CREATE TABLE IF NOT EXISTS \"app\".\"inbox\"")
+        );
+        assert!(
+            sql.migration
+                .contains("\"inbox_expires_at_idx\" ON \"app\".\"inbox\" (expires_at)")
+        );
+        assert!(
+            sql.insert_lease
+                .starts_with("INSERT INTO \"app\".\"inbox\"")
+        );
         let unqualified = Sql::new(None, "inbox");
-        assert!(unqualified.migration.starts_with("CREATE TABLE IF NOT EXISTS \"inbox\""));
+        assert!(
+            unqualified
+                .migration
+                .starts_with("CREATE TABLE IF NOT EXISTS \"inbox\"")
+        );
     }
 }
