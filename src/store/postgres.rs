@@ -203,6 +203,11 @@ enum Found {
 /// - The transactional path takes no row lock when it answers `Completed` or `InFlight`, so a
 ///   transaction that goes on after such an answer holds up nobody.
 ///
+/// On the leased path, a lost connection, a refused one, or an operation slower than the command
+/// timeout (default 2 s) is a [`StoreError`], never a silent pass. A claim that times out after
+/// PostgreSQL applied it holds the key until its lease runs out: retries meanwhile are told
+/// [`Claim::InFlight`], never run twice.
+///
 /// Run transactional claims at `READ COMMITTED` (PostgreSQL's default): there, a duplicate that
 /// waited reads the first transaction's outcome. At `REPEATABLE READ` or `SERIALIZABLE` the
 /// waiting duplicate gets a serialization failure instead ([`StoreError::Unavailable`], 503:
