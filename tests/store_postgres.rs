@@ -753,3 +753,99 @@ async fn repeatable_read_duplicate_gets_a_serialization_failure() {
         1
     );
 }
+
+#[tokio::test]
+async fn leased_claim_behind_an_open_transaction_times_out_and_fails_closed() {
+    let Some((inbox, clock, business)) = inbox().await else {
+        return;
+    };
+    let timeout = Duration::from_millis(300);
+    let table = inbox.store().table().rsplit('.').next().unwrap().to_owned();
+    let impatient = PostgresStore::with_pool(inbox.store().pool().clone())
+        .schema(SCHEMA)
+        .table(table)
+        .clock(clock)
+        .command_timeout(timeout)
+        .build()
+        .unwrap();
+    let (claim, open) = claim_and_apply(&inbox, &business, "evt_1").await;
+    assert_eq!(claim, InboxClaim::Acquired);
+    let key = inbox.deduplicator().storage_key("evt_1");
+    match impatient.claim(&key, LEASE).await {
+        Err(StoreError::Timeout {
+            store: "postgres",
+            after,
+        }) => assert_eq!(after, timeout),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    open.commit().await.unwrap();
+    assert_eq!(
+        impatient.claim(&key, LEASE).await.unwrap(),
+        Claim::Completed
+    );
+}
+
+#[tokio::test]
+async fn claim_event_in_keys_on_the_events_id() {
+    use amps_webhooks::{Clock, Secret, Signer, Verifier};
+    let Some((inbox, clock, _business)) = inbox().await else {
+        return;
+    };
+    let secret = Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap();
+    let body = br#"{"event":"push.completed","eventId":"evt_42","data":{}}"#;
+    let signed = Signer::new(secret.clone())
+        .sign("msg_1", clock.unix_seconds(), body)
+        .unwrap();
+    let verifier = Verifier::builder()
+        .secret(secret)
+        .clock(clock)
+        .build()
+        .unwrap();
+    let headers = signed.webhook_headers();
+    let event = verifier
+        .verify(&headers[..], body)
+        .unwrap()
+        .parse::<serde_json::Value>()
+        .unwrap();
+    let mut tx = inbox.store().pool().begin().await.unwrap();
+    assert_eq!(
+        inbox.claim_event_in(&mut tx, &event).await.unwrap(),
+        InboxClaim::Acquired
+    );
+    tx.commit().await.unwrap();
+    let stored: String = sqlx::query_scalar(&format!(
+        "SELECT key FROM {} WHERE state = 'completed'",
+        inbox.store().table()
+    ))
+    .fetch_one(inbox.store().pool())
+    .await
+    .unwrap();
+    assert_eq!(stored, "orders:evt_42");
+}
+
+#[tokio::test]
+async fn spawned_purger_purges_at_once_then_on_schedule() {
+    let Some((store, clock)) = connect().await else {
+        return;
+    };
+    for i in 0..5 {
+        let _ = store.claim(&format!("k{i}"), LEASE).await.unwrap();
+    }
+    clock.advance(LEASE);
+    let _ = store.claim("live", LEASE).await.unwrap();
+    // tokio's interval ticks at once: the first purge runs as soon as the task does.
+    let purger = store.spawn_purger(Duration::from_secs(3600));
+    let mut left = -1;
+    for _ in 0..1_000 {
+        left = sqlx::query_scalar::<_, i64>(&format!("SELECT count(*) FROM {}", store.table()))
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        if left == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    purger.abort();
+    assert_eq!(left, 1, "only the live claim is left");
+}
