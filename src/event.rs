@@ -90,7 +90,8 @@ impl<T: DeserializeOwned> Event<T> {
         timestamp: Timestamp,
         body: &[u8],
     ) -> Result<Self, ParseError> {
-        let payload: T = serde_json::from_slice(body).map_err(ParseError::from_json)?;
+        let payload: T =
+            serde_json::from_slice(body).map_err(|error| ParseError::from_json(error, body))?;
         // The body is valid JSON by now; a body that is not an object has no envelope.
         let envelope: Envelope = serde_json::from_slice(body).unwrap_or_default();
         Ok(Self {
