@@ -191,23 +191,21 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
         let mut envelope = Envelope::default();
-        let mut declared_type = None;
+        let (mut declared_type, mut declared_event) = (None, None);
+        // A repeated key's last value wins, as in a parsed `serde_json::Value`: the envelope
+        // must name the same type as the payload parsed from the same body.
         while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
             match key.as_ref() {
-                // `type` is the Standard Webhooks name and wins over the Amps `event`.
                 "type" => declared_type = text(map.next_value()?),
-                "event" if envelope.event_type.is_none() => {
-                    envelope.event_type = text(map.next_value()?);
-                }
+                "event" => declared_event = text(map.next_value()?),
                 "eventId" => envelope.event_id = text(map.next_value()?),
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        if declared_type.is_some() {
-            envelope.event_type = declared_type;
-        }
+        // `type` is the Standard Webhooks name and wins over the Amps `event`.
+        envelope.event_type = declared_type.or(declared_event);
         Ok(envelope)
     }
 }
