@@ -1,0 +1,129 @@
+//! A statistical timing test of the signature check (the dudect method: Welch's t-test on two
+//! classes of inputs, timed in random order, over several cropped percentiles).
+//!
+//! `verify_wrong_first_vs_last_byte`: requests whose `v1` tag is wrong in its first byte (Left)
+//! against requests whose tag is wrong in its last byte (Right), through `Verifier::verify`. A
+//! comparison that stops at the first differing byte answers the Left class sooner; a
+//! constant-time one cannot be told apart, |t| stays under 4.5.
+//!
+//! `control_early_exit_compare`: the same HMAC and the same inputs, compared with a loop that
+//! stops at the first differing byte, as the leaky verifiers did. It shows that this test, with
+//! this many samples on this machine, does see a leak of that size: its |t| is far above 4.5.
+//!
+//! Run: `cargo bench --bench dudect` (add a name to run only that one).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use amps_webhooks::{MockClock, Secret, Signer, Verifier};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use dudect_bencher::ctbench::{BenchMetadata, BenchName, BenchOpts, run_benches_console};
+use dudect_bencher::rand::Rng;
+use dudect_bencher::{BenchRng, Class, CtRunner};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
+const TS: u64 = 1_614_265_330;
+const BODY: &[u8] = br#"{"test": 2432232314}"#;
+/// Timed calls per benchmark.
+const SAMPLES: usize = 1_000_000;
+
+/// The right `v1` tag of the request.
+fn right_tag() -> Vec<u8> {
+    let signed = Signer::new(Secret::parse(SECRET).unwrap())
+        .sign(ID, TS, BODY)
+        .unwrap();
+    STANDARD.decode(&signed.signature()[3..]).unwrap()
+}
+
+/// For each sample: a random class, and the right tag made wrong by a random non-zero difference
+/// in its first byte (Left) or its last byte (Right). `measure` is given the tag in the same
+/// buffer every time, so that both classes use the same memory and differ only in content.
+fn run(
+    runner: &mut CtRunner,
+    rng: &mut BenchRng,
+    mut measure: impl FnMut(&mut CtRunner, Class, &[u8]),
+) {
+    let right = right_tag();
+    let mut tag = right.clone();
+    for _ in 0..SAMPLES {
+        let draw = rng.next_u32();
+        let (class, position) = if draw & 1 == 0 {
+            (Class::Left, 0)
+        } else {
+            (Class::Right, right.len() - 1)
+        };
+        tag.copy_from_slice(&right);
+        tag[position] ^= ((draw >> 1) % 255 + 1) as u8;
+        measure(runner, class, &tag);
+    }
+}
+
+fn verify_wrong_first_vs_last_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
+    let verifier = Verifier::builder()
+        .secret(Secret::parse(SECRET).unwrap())
+        .clock(MockClock::at_unix(TS))
+        .build()
+        .unwrap();
+    let mut headers = [
+        ("webhook-id", ID.to_owned()),
+        ("webhook-timestamp", TS.to_string()),
+        ("webhook-signature", String::with_capacity(64)),
+    ];
+    run(runner, rng, |runner, class, tag| {
+        // Rewritten in place, outside the timed call.
+        let signature = &mut headers[2].1;
+        signature.clear();
+        signature.push_str("v1,");
+        STANDARD.encode_string(tag, signature);
+        runner.run_one(class, || verifier.verify(&headers, BODY).is_err());
+    });
+}
+
+fn control_early_exit_compare(runner: &mut CtRunner, rng: &mut BenchRng) {
+    let key = STANDARD.decode(&SECRET["whsec_".len()..]).unwrap();
+    let keyed = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    let timestamp = TS.to_string();
+    run(runner, rng, |runner, class, candidate| {
+        runner.run_one(class, || {
+            let mut mac = keyed.clone();
+            for part in [ID.as_bytes(), b".", timestamp.as_bytes(), b".", BODY] {
+                mac.update(part);
+            }
+            let expected = mac.finalize().into_bytes();
+            // Deliberately leaky: stops at the first differing byte.
+            let mut equal = true;
+            for (a, b) in expected.iter().zip(candidate) {
+                if std::hint::black_box(a != b) {
+                    equal = false;
+                    break;
+                }
+            }
+            equal
+        });
+    });
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a plain argument selects benchmarks by name.
+    let filter = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
+    let benches = vec![
+        BenchMetadata {
+            name: BenchName("verify_wrong_first_vs_last_byte"),
+            seed: None,
+            benchfn: verify_wrong_first_vs_last_byte,
+        },
+        BenchMetadata {
+            name: BenchName("control_early_exit_compare"),
+            seed: None,
+            benchfn: control_early_exit_compare,
+        },
+    ];
+    let options = BenchOpts {
+        filter,
+        ..BenchOpts::default()
+    };
+    run_benches_console(options, benches).unwrap();
+}
