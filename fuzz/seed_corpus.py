@@ -58,9 +58,21 @@ def main():
                 )
 
     # Prefixes of a valid signature, a right tag under another version, repeated entries.
-    right = vectors["valid"][0]["signature"]
+    right_vector = vectors["valid"][0]
+    right, right_body = right_vector["signature"], body_of(right_vector)
     seeds["signature_header"] += [right[:n].encode() for n in (3, 7, 20, len(right) - 1)]
     seeds["signature_header"] += [f"v1a,{right[3:]} {right}".encode(), " ".join([right] * 3).encode()]
+
+    # Headers around the 8 KiB limit: many wrong entries with the right one last, and one byte
+    # over. They also raise libFuzzer's default input size past the limit.
+    wrong = "v1," + base64.b64encode(bytes(32)).decode()
+    near_limit = " ".join([wrong] * 169 + [right]).encode()
+    over_limit = (right + " ").encode().ljust(8 * 1024 + 1, b"x")
+    seeds["signature_header"] += [near_limit, over_limit]
+    for header in (near_limit, over_limit):
+        seeds["verify"].append(
+            request(right_vector["id"], right_vector["timestamp"], header.decode(), right_body)
+        )
 
     asymmetric = vectors["asymmetric_v1a"]
     seeds["secret"] += [asymmetric["secret_key"].encode(), asymmetric["public_key"].encode()]
