@@ -6,11 +6,15 @@
 //! comparison that stops at the first differing byte answers the Left class sooner; a
 //! constant-time one cannot be told apart, |t| stays under 4.5.
 //!
+//! `null_verify_wrong_first_vs_first_byte`: both classes wrong in the first byte, so any |t|
+//! it shows is the harness and the machine, not the verifier: the noise floor.
+//!
 //! `control_early_exit_compare`: the same HMAC and the same inputs, compared with a loop that
 //! stops at the first differing byte, as the leaky verifiers did. It shows that this test, with
 //! this many samples on this machine, does see a leak of that size: its |t| is far above 4.5.
 //!
-//! Run: `cargo bench --bench dudect` (add a name to run only that one).
+//! Run: `cargo bench --bench dudect` (add a name to run only that one; `DUDECT_SAMPLES=N` for
+//! another number of timed calls than 1 000 000).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,8 +31,15 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const ID: &str = "msg_p5jXN8AQM9LWM0D4loKWxJek";
 const TS: u64 = 1_614_265_330;
 const BODY: &[u8] = br#"{"test": 2432232314}"#;
-/// Timed calls per benchmark.
+/// Timed calls per benchmark, unless `DUDECT_SAMPLES` says otherwise.
 const SAMPLES: usize = 1_000_000;
+
+fn samples() -> usize {
+    std::env::var("DUDECT_SAMPLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(SAMPLES)
+}
 
 /// The right `v1` tag of the request.
 fn right_tag() -> Vec<u8> {
@@ -39,21 +50,23 @@ fn right_tag() -> Vec<u8> {
 }
 
 /// For each sample: a random class, and the right tag made wrong by a random non-zero difference
-/// in its first byte (Left) or its last byte (Right). `measure` is given the tag in the same
-/// buffer every time, so that both classes use the same memory and differ only in content.
+/// in its first byte (Left) or in byte `right_position` (Right). `measure` is given the tag in
+/// the same buffer every time, so that both classes use the same memory and differ only in
+/// content.
 fn run(
     runner: &mut CtRunner,
     rng: &mut BenchRng,
+    right_position: usize,
     mut measure: impl FnMut(&mut CtRunner, Class, &[u8]),
 ) {
     let right = right_tag();
     let mut tag = right.clone();
-    for _ in 0..SAMPLES {
+    for _ in 0..samples() {
         let draw = rng.next_u32();
         let (class, position) = if draw & 1 == 0 {
             (Class::Left, 0)
         } else {
-            (Class::Right, right.len() - 1)
+            (Class::Right, right_position)
         };
         tag.copy_from_slice(&right);
         tag[position] ^= ((draw >> 1) % 255 + 1) as u8;
@@ -62,6 +75,14 @@ fn run(
 }
 
 fn verify_wrong_first_vs_last_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
+    verify_wrong_first_vs(31, runner, rng);
+}
+
+fn null_verify_wrong_first_vs_first_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
+    verify_wrong_first_vs(0, runner, rng);
+}
+
+fn verify_wrong_first_vs(right_position: usize, runner: &mut CtRunner, rng: &mut BenchRng) {
     let verifier = Verifier::builder()
         .secret(Secret::parse(SECRET).unwrap())
         .clock(MockClock::at_unix(TS))
@@ -72,7 +93,7 @@ fn verify_wrong_first_vs_last_byte(runner: &mut CtRunner, rng: &mut BenchRng) {
         ("webhook-timestamp", TS.to_string()),
         ("webhook-signature", String::with_capacity(64)),
     ];
-    run(runner, rng, |runner, class, tag| {
+    run(runner, rng, right_position, |runner, class, tag| {
         // Rewritten in place, outside the timed call.
         let signature = &mut headers[2].1;
         signature.clear();
@@ -86,7 +107,7 @@ fn control_early_exit_compare(runner: &mut CtRunner, rng: &mut BenchRng) {
     let key = STANDARD.decode(&SECRET["whsec_".len()..]).unwrap();
     let keyed = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     let timestamp = TS.to_string();
-    run(runner, rng, |runner, class, candidate| {
+    run(runner, rng, 31, |runner, class, candidate| {
         runner.run_one(class, || {
             let mut mac = keyed.clone();
             for part in [ID.as_bytes(), b".", timestamp.as_bytes(), b".", BODY] {
@@ -114,6 +135,11 @@ fn main() {
             name: BenchName("verify_wrong_first_vs_last_byte"),
             seed: None,
             benchfn: verify_wrong_first_vs_last_byte,
+        },
+        BenchMetadata {
+            name: BenchName("null_verify_wrong_first_vs_first_byte"),
+            seed: None,
+            benchfn: null_verify_wrong_first_vs_first_byte,
         },
         BenchMetadata {
             name: BenchName("control_early_exit_compare"),
