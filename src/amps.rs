@@ -8,6 +8,16 @@
 //! Unknown fields are kept in each payload's `extra` map, never rejected. An unknown event type,
 //! or a bare object whose type cannot be told, is [`AmpsEvent::Unknown`], never an error.
 
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};

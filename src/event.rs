@@ -1,6 +1,16 @@
 //! Typed events: what a [`Verified`](crate::Verified) body becomes once parsed, and the
 //! newtypes for the request's id and timestamp.
 
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -90,7 +100,8 @@ impl<T: DeserializeOwned> Event<T> {
         timestamp: Timestamp,
         body: &[u8],
     ) -> Result<Self, ParseError> {
-        let payload: T = serde_json::from_slice(body).map_err(ParseError::from_json)?;
+        let payload: T =
+            serde_json::from_slice(body).map_err(|error| ParseError::from_json(error, body))?;
         // The body is valid JSON by now; a body that is not an object has no envelope.
         let envelope: Envelope = serde_json::from_slice(body).unwrap_or_default();
         Ok(Self {
