@@ -325,7 +325,9 @@ impl ParseError {
     pub(crate) fn from_json(error: serde_json::Error, body: &[u8]) -> Self {
         match error.classify() {
             serde_json::error::Category::Data => {
-                match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+                // A full parse, not a skim: skipping strings (`IgnoredAny`) does not check that
+                // they are UTF-8, and a shape error can come before the bytes that are not.
+                match serde_json::from_slice::<serde_json::Value>(body) {
                     Ok(_) => Self::InvalidEvent(error),
                     Err(syntax) => Self::InvalidJson(syntax),
                 }

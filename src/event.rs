@@ -281,6 +281,21 @@ mod tests {
         assert_eq!(event.event_type(), None);
     }
 
+    #[cfg(feature = "amps")]
+    #[test]
+    fn a_shape_error_before_bytes_that_are_not_utf8_is_still_invalid_json() {
+        // Found by the `event` fuzz target: the payload's typed parse fails on `timestamp`
+        // before it reaches the invalid UTF-8 further on.
+        let body = b"{\"type\":\"device.reconnected\",\"data\":{\"deviceId\":\"d\",\"timestamp\":\"not a time\",\"x\":\"\xff\"}}";
+        let error = Event::<crate::AmpsEvent>::from_verified(
+            WebhookId::new_unchecked("msg_1"),
+            Timestamp::from_unix(1),
+            body,
+        )
+        .unwrap_err();
+        assert!(matches!(error, ParseError::InvalidJson(_)), "{error:?}");
+    }
+
     #[test]
     fn errors_tell_syntax_from_shape() {
         assert!(matches!(
