@@ -1,16 +1,19 @@
 //! The hostile-input table (tests/hostile_cases) over HTTP: every case is sent over a real socket
 //! on 127.0.0.1 to an axum receiver (`WebhookLayer` + a `VerifiedEvent` handler) and to an actix
-//! receiver (`WebhookMiddleware` + a `VerifiedEvent` handler), both on the memory store.
+//! receiver (`WebhookMiddleware` + a `VerifiedEvent` handler), both on the memory store, a fresh
+//! receiver per case.
 //!
 //! For each case and each framework: the exact status and error code, never a 5xx, and the
-//! handler never ran. The expected status is the verifier's (`VerifyError::http_status`), or 400
-//! `invalid_event` when the verifier accepts (no body of the table is an Amps event), except
-//! where HTTP itself changes the request before the verifier sees it; those cases are listed in
-//! [`over_http`] with the reason.
+//! handler's run count. A refused case answers the verifier's status
+//! (`VerifyError::http_status`) and code, the handler not run; a case the verifier accepts with
+//! a body that is not JSON answers 400 `invalid_event`, the handler not run; the table's valid
+//! requests (their body `{"test": 2432232314}` is an `AmpsEvent::Unknown`) are handled once,
+//! 200. Where HTTP itself changes the request before the verifier sees it, [`over_http`] lists
+//! the case with the reason and the answer.
 //!
 //! Cases whose header names or values the `http` crate refuses to build (control bytes, a space
-//! in a name) are written raw on a `TcpStream`: the server's HTTP parser refuses them with a 400
-//! of its own, before any handler, or, for the CR LF case, reads an injected header.
+//! in a name) are written raw on a `TcpStream`: the server's HTTP parser refuses most with a 400
+//! of its own, before any handler; a bare LF or a CR LF ends the header line instead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod hostile_cases;
