@@ -42,7 +42,7 @@ def request(msg_id, timestamp, signature, body, prefix="webhook"):
 def main():
     vectors = json.loads((DATA / "standard-webhooks.json").read_text())
     fixtures = sorted((DATA / "amps").glob("*.json"))
-    seeds = {name: [] for name in ("signature_header", "verify", "secret", "event")}
+    seeds = {name: [] for name in ("signature_header", "verify", "secret", "event", "http")}
 
     for vector in vectors["valid"] + vectors["invalid"]:
         header = vector.get("signature_header") or vector["signature"]
@@ -83,6 +83,23 @@ def main():
         seeds["event"].append(body)
         msg_id = "msg_" + fixture.stem.replace(".", "_")[:40]
         seeds["verify"].append(request(msg_id, NOW, sign(SECRET, msg_id, NOW, body), body))
+
+    # The http target reads a flags byte (1: the target signs, 2: it adds the timestamp, 4: the
+    # body in frames) and a `METHOD PATH` line before a request of the verify target's format.
+    # Every verify seed as it is (signed or not); the fixtures signed by the target, in one
+    # frame and in many, so that the handler and the store are reached from the start.
+    for data in list(seeds["verify"]):
+        seeds["http"].append(b"\x00POST /webhooks\n" + data)
+    for fixture in fixtures:
+        body = fixture.read_bytes()
+        msg_id = "msg_" + fixture.stem.replace(".", "_")[:40]
+        head = f"webhook-id: {msg_id}\ncontent-type: application/json\n\n".encode()
+        for flags in (3, 7):
+            seeds["http"].append(bytes([flags]) + b"POST /webhooks\n" + head + body)
+    right_request = request(right_vector["id"], right_vector["timestamp"], right, right_body)
+    for start in (b"GET /webhooks", b"POST /other", b"POST /webhooks?x=1", b"PUT *"):
+        seeds["http"].append(b"\x00" + start + b"\n" + right_request)
+    seeds["http"].append(b"\x00POST /webhooks\ncontent-length: 99999999\n\n")
 
     # Inputs the fuzzers once failed on, kept as regression tests (tests/hostile.rs), named
     # after their target.
