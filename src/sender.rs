@@ -481,7 +481,8 @@ impl AttemptResult {
     /// Whether the endpoint answered 2xx.
     #[must_use]
     pub fn is_success(&self) -> bool {
-        self.status().is_some_and(|status| (200..300).contains(&status))
+        self.status()
+            .is_some_and(|status| (200..300).contains(&status))
     }
 }
 
@@ -1050,7 +1051,10 @@ mod tests {
         let signature = &headers[2].1;
         let entries: Vec<&str> = signature.split(' ').collect();
         assert_eq!(entries.len(), 2);
-        assert_eq!(entries[0], "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+        assert_eq!(
+            entries[0],
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
         assert!(entries[1].starts_with("v1,"));
         assert_ne!(entries[0], entries[1]);
     }
@@ -1104,25 +1108,16 @@ mod tests {
             Err(SendError::InvalidSchedule { .. })
         ));
         assert!(matches!(
-            RetrySchedule::exponential(
-                Duration::from_secs(1),
-                f64::NAN,
-                Duration::from_secs(9),
-                3
-            ),
+            RetrySchedule::exponential(Duration::from_secs(1), f64::NAN, Duration::from_secs(9), 3),
             Err(SendError::InvalidSchedule { .. })
         ));
         assert!(matches!(
             RetrySchedule::platform().with_jitter(1.0),
             Err(SendError::InvalidSchedule { .. })
         ));
-        let capped = RetrySchedule::exponential(
-            Duration::from_secs(10),
-            10.0,
-            Duration::from_secs(500),
-            4,
-        )
-        .unwrap();
+        let capped =
+            RetrySchedule::exponential(Duration::from_secs(10), 10.0, Duration::from_secs(500), 4)
+                .unwrap();
         let secs: Vec<u64> = capped.delays().iter().map(Duration::as_secs).collect();
         assert_eq!(secs, [0, 10, 100, 500, 500]);
     }
@@ -1169,6 +1164,9 @@ mod tests {
             sleeper.slept(),
             [Duration::from_secs(5), Duration::from_millis(1500)]
         );
-        assert_eq!(clock.now(), SystemTime::UNIX_EPOCH + Duration::from_millis(106_500));
+        assert_eq!(
+            clock.now(),
+            SystemTime::UNIX_EPOCH + Duration::from_millis(106_500)
+        );
     }
 }

@@ -276,10 +276,12 @@ impl Fixture {
     ///
     /// # Errors
     /// [`SendError`] for a URL or a header the sender refuses.
-    pub async fn replay_http(&self, sender: &Sender, url: &str) -> Result<AttemptResult, SendError> {
-        sender
-            .post_raw(url, &self.headers, self.body.clone())
-            .await
+    pub async fn replay_http(
+        &self,
+        sender: &Sender,
+        url: &str,
+    ) -> Result<AttemptResult, SendError> {
+        sender.post_raw(url, &self.headers, self.body.clone()).await
     }
 
     /// The fixture as pretty-printed JSON (the file format).
@@ -428,14 +430,15 @@ mod tests {
 
     #[test]
     fn tampering_is_caught_and_bad_files_are_typed_errors() {
-        let fixture =
-            Fixture::sign(&signer(), "msg_1", 1_000, b"{}", HeaderStyle::Both).unwrap();
+        let fixture = Fixture::sign(&signer(), "msg_1", 1_000, b"{}", HeaderStyle::Both).unwrap();
         assert!(matches!(
             fixture
                 .clone()
                 .with_body(b"{ }".to_vec())
                 .replay(KeySet::parse([SECRET]).unwrap()),
-            Err(ReplayError::Rejected(VerifyError::NoMatchingSignature { .. }))
+            Err(ReplayError::Rejected(
+                VerifyError::NoMatchingSignature { .. }
+            ))
         ));
         assert!(matches!(
             fixture.replay(KeySet::new()),
