@@ -579,7 +579,6 @@ impl DeliveryReport {
 }
 
 /// Configures a [`Sender`].
-#[derive(Debug)]
 pub struct SenderBuilder {
     signer: Signer,
     schedule: RetrySchedule,
@@ -590,9 +589,33 @@ pub struct SenderBuilder {
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     jitter: Arc<dyn JitterSource>,
+    observer: Option<Observer>,
 }
 
+impl fmt::Debug for SenderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SenderBuilder")
+            .field("schedule", &self.schedule)
+            .field("timeout", &self.timeout)
+            .field("style", &self.style)
+            .field("delivery_delay", &self.delivery_delay)
+            .field("max_retry_after", &self.max_retry_after)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Called with each attempt as soon as it ends.
+type Observer = Arc<dyn Fn(&Attempt) + Send + Sync>;
+
 impl SenderBuilder {
+    /// Calls `observer` with each attempt as soon as it ends (to print progress while a long
+    /// schedule runs); the report still holds them all.
+    #[must_use]
+    pub fn on_attempt(mut self, observer: impl Fn(&Attempt) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
+    }
+
     /// The retry schedule (default: [`RetrySchedule::platform`]).
     #[must_use]
     pub fn schedule(mut self, schedule: RetrySchedule) -> Self {
@@ -666,6 +689,7 @@ impl SenderBuilder {
                 clock: self.clock,
                 sleeper: self.sleeper,
                 jitter: self.jitter,
+                observer: self.observer,
                 client: Client::builder(TokioExecutor::new()).build(connector),
             }),
         }
@@ -682,6 +706,7 @@ struct SenderConfig {
     clock: Arc<dyn Clock>,
     sleeper: Arc<dyn Sleeper>,
     jitter: Arc<dyn JitterSource>,
+    observer: Option<Observer>,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -738,6 +763,7 @@ impl Sender {
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
             jitter: Arc::new(SeededJitter::from_entropy()),
+            observer: None,
         }
     }
 
@@ -836,6 +862,9 @@ impl Sender {
                 result,
                 latency,
             });
+            if let (Some(observer), Some(attempt)) = (&config.observer, attempts.last()) {
+                observer(attempt);
+            }
             if let Some(outcome) = outcome {
                 return Ok(DeliveryReport {
                     id: id.to_owned(),
