@@ -306,8 +306,8 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         .unwrap_or_else(|e| e.into_inner())
         .clone();
     println!(
-        "{:<27} {:<12} {:<15} {:<48} {:<42} {}",
-        "case", "event", "message id", "attempts", "last answer", "handler ran"
+        "{:<27} {:<12} {:<15} {:<48} {:<42} handler ran",
+        "case", "event", "message id", "attempts", "last answer"
     );
     println!("{}", "-".repeat(164));
     let mut wrong = 0;

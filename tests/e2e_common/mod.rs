@@ -712,6 +712,17 @@ impl Drop for RedisProcess {
 /// Redis killed and restarted mid-run: while it is down the receiver fails closed (503 +
 /// `Retry-After`), the sender retries, and once Redis is back the event is processed once.
 pub async fn redis_restarted_mid_run(start: Start) {
+    if let Err(error) = Command::new("redis-server").arg("--version").output() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "redis-server cannot be run under CI=true: {error}"
+        );
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: redis-server cannot be run ({error}); install Redis to run the restart test"
+        );
+        return;
+    }
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap().port()
@@ -831,9 +842,9 @@ macro_rules! e2e_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::e2e_common::$name(
-                        |setup| Box::pin(crate::start(setup)),
-                        crate::e2e_common::StoreKind::Memory,
+                    $crate::e2e_common::$name(
+                        |setup| Box::pin($crate::start(setup)),
+                        $crate::e2e_common::StoreKind::Memory,
                     )
                     .await;
                 }
@@ -843,9 +854,9 @@ macro_rules! e2e_suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    crate::e2e_common::$name(
-                        |setup| Box::pin(crate::start(setup)),
-                        crate::e2e_common::StoreKind::Redis,
+                    $crate::e2e_common::$name(
+                        |setup| Box::pin($crate::start(setup)),
+                        $crate::e2e_common::StoreKind::Redis,
                     )
                     .await;
                 }
