@@ -218,8 +218,8 @@ impl Fixture {
     /// Verifies the fixture with `keys` as a receiver would have at the recorded time.
     ///
     /// # Errors
-    /// [`FixtureError::Build`] for an empty key set; otherwise the verification's
-    /// [`VerifyError`] inside [`ReplayError::Rejected`].
+    /// [`ReplayError::Fixture`] (holding [`FixtureError::Build`]) for an empty key set;
+    /// [`ReplayError::Rejected`] with the [`VerifyError`] when the verifier refuses it.
     pub fn replay(&self, keys: KeySet) -> Result<Verified<'_>, ReplayError> {
         let verifier = Verifier::builder()
             .keys(keys)
