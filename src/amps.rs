@@ -8,7 +8,19 @@
 //! Unknown fields are kept in each payload's `extra` map, never rejected. An unknown event type,
 //! or a bare object whose type cannot be told, is [`AmpsEvent::Unknown`], never an error.
 
-use serde::de::Error as _;
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -63,53 +75,174 @@ impl AmpsEvent {
         }
     }
 
-    fn from_typed(event_type: String, data: Value) -> Result<Self, serde_json::Error> {
-        Ok(match event_type.as_str() {
-            "push.completed" => Self::PushCompleted(serde_json::from_value(data)?),
-            "push.failed" => Self::PushFailed(serde_json::from_value(data)?),
-            "device.connected" => Self::DeviceConnected(serde_json::from_value(data)?),
-            "device.reconnected" => Self::DeviceReconnected(serde_json::from_value(data)?),
-            "device.disconnected" => Self::DeviceDisconnected(serde_json::from_value(data)?),
-            _ => Self::Unknown {
+    /// The event for `event_type` from its data, already parsed as JSON.
+    fn from_typed_value(event_type: String, data: Value) -> Result<Self, serde_json::Error> {
+        Ok(match Kind::of(&event_type) {
+            Some(kind) => kind.read(data)?,
+            None => Self::Unknown {
                 event_type: Some(event_type),
                 data,
             },
         })
     }
 
-    fn from_object(mut object: Map<String, Value>) -> Result<Self, serde_json::Error> {
-        let declared = ["type", "event"]
-            .iter()
-            .find_map(|key| object.get(*key).and_then(Value::as_str).map(str::to_owned));
-        if let Some(event_type) = declared {
-            let data = match object.remove("data") {
-                Some(data) => data,
-                // A typed body without `data` carries its fields at the top level.
-                None => Value::Object(object),
-            };
-            return Self::from_typed(event_type, data);
-        }
+    /// A bare object (no `event`/`type`): typed by its shape.
+    fn from_shape(object: Map<String, Value>) -> Result<Self, serde_json::Error> {
         let has = |key: &str| object.contains_key(key);
-        let event_type = if has("result") && has("completedAt") {
-            "push.completed"
+        let kind = if has("result") && has("completedAt") {
+            Kind::PushCompleted
         } else if (has("error") || has("errorCode")) && has("failedAt") {
-            "push.failed"
+            Kind::PushFailed
         } else {
             return Ok(Self::Unknown {
                 event_type: None,
                 data: Value::Object(object),
             });
         };
-        Self::from_typed(event_type.to_owned(), Value::Object(object))
+        kind.read(Value::Object(object))
+    }
+}
+
+/// The event types this version knows.
+#[derive(Clone, Copy)]
+enum Kind {
+    PushCompleted,
+    PushFailed,
+    DeviceConnected,
+    DeviceReconnected,
+    DeviceDisconnected,
+}
+
+impl Kind {
+    fn of(event_type: &str) -> Option<Self> {
+        Some(match event_type {
+            "push.completed" => Self::PushCompleted,
+            "push.failed" => Self::PushFailed,
+            "device.connected" => Self::DeviceConnected,
+            "device.reconnected" => Self::DeviceReconnected,
+            "device.disconnected" => Self::DeviceDisconnected,
+            _ => return None,
+        })
+    }
+
+    /// Parses the event's data with `deserializer` straight into its payload type.
+    fn deserialize<'de, D: Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<AmpsEvent, D::Error> {
+        Ok(match self {
+            Self::PushCompleted => {
+                AmpsEvent::PushCompleted(Deserialize::deserialize(deserializer)?)
+            }
+            Self::PushFailed => AmpsEvent::PushFailed(Deserialize::deserialize(deserializer)?),
+            Self::DeviceConnected => {
+                AmpsEvent::DeviceConnected(Deserialize::deserialize(deserializer)?)
+            }
+            Self::DeviceReconnected => {
+                AmpsEvent::DeviceReconnected(Deserialize::deserialize(deserializer)?)
+            }
+            Self::DeviceDisconnected => {
+                AmpsEvent::DeviceDisconnected(Deserialize::deserialize(deserializer)?)
+            }
+        })
+    }
+
+    fn read(self, data: Value) -> Result<AmpsEvent, serde_json::Error> {
+        self.deserialize(data)
+    }
+}
+
+/// Reads an event's `data` straight into the payload type of an already known `Kind`.
+struct DataSeed(Kind);
+
+impl<'de> DeserializeSeed<'de> for DataSeed {
+    type Value = AmpsEvent;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<AmpsEvent, D::Error> {
+        self.0.deserialize(deserializer)
+    }
+}
+
+/// The body's top level, read in one pass.
+///
+/// When the type (`event` or `type`) comes before `data`, as the platform sends it, `data` is
+/// parsed straight into its payload type; otherwise it is kept as JSON and typed at the end.
+/// Every other field is kept, so that a bare object can be typed by its shape.
+struct TopLevel;
+
+impl<'de> Visitor<'de> for TopLevel {
+    type Value = AmpsEvent;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an Amps event body (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AmpsEvent, A::Error> {
+        let mut declared_type: Option<String> = None;
+        let mut event: Option<String> = None;
+        let mut typed: Option<AmpsEvent> = None;
+        let mut raw_data: Option<Value> = None;
+        let mut rest = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                // A repeated key: the last one wins. `type` (Standard Webhooks) wins over
+                // `event` (the Amps envelope), as in `Event::event_type`.
+                "type" | "event" => {
+                    let value = map.next_value::<Value>()?;
+                    let text = value.as_str().map(str::to_owned);
+                    if key == "type" {
+                        declared_type = text;
+                    } else {
+                        event = text;
+                    }
+                    if !value.is_string() {
+                        rest.insert(key, value);
+                    }
+                }
+                "data" => match declared_type
+                    .as_deref()
+                    .or(event.as_deref())
+                    .and_then(Kind::of)
+                {
+                    Some(kind) => {
+                        typed = Some(map.next_value_seed(DataSeed(kind))?);
+                        raw_data = None;
+                    }
+                    None => {
+                        raw_data = Some(map.next_value()?);
+                        typed = None;
+                    }
+                },
+                _ => {
+                    let value: Value = map.next_value()?;
+                    rest.insert(key, value);
+                }
+            }
+        }
+        let declared = declared_type.or(event);
+        let Some(event_type) = declared else {
+            let mut object = rest;
+            if let Some(data) = raw_data {
+                object.insert("data".to_owned(), data);
+            }
+            return AmpsEvent::from_shape(object).map_err(A::Error::custom);
+        };
+        let data = match (typed, raw_data) {
+            // The usual case: the data was typed by the type read before it, which stayed.
+            (Some(event), _) if event.event_type() == event_type => return Ok(event),
+            // A later `type` overrode the one the data was typed by: type it again.
+            (Some(event), _) => serde_json::to_value(&event).map_err(A::Error::custom)?,
+            (None, Some(data)) => data,
+            // A typed body without `data` carries its fields at the top level.
+            (None, None) => Value::Object(rest),
+        };
+        AmpsEvent::from_typed_value(event_type, data).map_err(A::Error::custom)
     }
 }
 
 impl<'de> Deserialize<'de> for AmpsEvent {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        match Value::deserialize(deserializer)? {
-            Value::Object(object) => Self::from_object(object).map_err(D::Error::custom),
-            _ => Err(D::Error::custom("an Amps event body must be a JSON object")),
-        }
+        deserializer.deserialize_map(TopLevel)
     }
 }
 

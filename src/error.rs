@@ -319,9 +319,19 @@ pub enum ParseError {
 }
 
 impl ParseError {
-    pub(crate) fn from_json(error: serde_json::Error) -> Self {
+    /// Classifies the error of parsing `body`. A shape error can come before the syntax error
+    /// (a complete event followed by junk fails on the event's shape first), so a shape error
+    /// is only reported once the body is known to be valid JSON.
+    pub(crate) fn from_json(error: serde_json::Error, body: &[u8]) -> Self {
         match error.classify() {
-            serde_json::error::Category::Data => Self::InvalidEvent(error),
+            serde_json::error::Category::Data => {
+                // A full parse, not a skim: skipping strings (`IgnoredAny`) does not check that
+                // they are UTF-8, and a shape error can come before the bytes that are not.
+                match serde_json::from_slice::<serde_json::Value>(body) {
+                    Ok(_) => Self::InvalidEvent(error),
+                    Err(syntax) => Self::InvalidJson(syntax),
+                }
+            }
             _ => Self::InvalidJson(error),
         }
     }

@@ -1,6 +1,16 @@
 //! Typed events: what a [`Verified`](crate::Verified) body becomes once parsed, and the
 //! newtypes for the request's id and timestamp.
 
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -90,7 +100,8 @@ impl<T: DeserializeOwned> Event<T> {
         timestamp: Timestamp,
         body: &[u8],
     ) -> Result<Self, ParseError> {
-        let payload: T = serde_json::from_slice(body).map_err(ParseError::from_json)?;
+        let payload: T =
+            serde_json::from_slice(body).map_err(|error| ParseError::from_json(error, body))?;
         // The body is valid JSON by now; a body that is not an object has no envelope.
         let envelope: Envelope = serde_json::from_slice(body).unwrap_or_default();
         Ok(Self {
@@ -179,28 +190,59 @@ impl<'de> Visitor<'de> for EnvelopeVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-        let mut envelope = Envelope::default();
         let mut declared_type = None;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match key.as_ref() {
-                // `type` is the Standard Webhooks name and wins over the Amps `event`.
-                "type" => declared_type = text(map.next_value()?),
-                "event" if envelope.event_type.is_none() => {
-                    envelope.event_type = text(map.next_value()?);
-                }
-                // An empty id would make every such event a duplicate of the first: it is no id.
-                "eventId" => {
-                    envelope.event_id = text(map.next_value()?).filter(|id| !id.is_empty());
-                }
-                _ => {
+        let mut event = None;
+        let mut event_id = None;
+        while let Some(key) = map.next_key::<EnvelopeKey>()? {
+            // A repeated key: the last one wins, as in a parsed payload.
+            match key {
+                EnvelopeKey::Type => declared_type = text(map.next_value()?),
+                EnvelopeKey::Event => event = text(map.next_value()?),
+                EnvelopeKey::EventId => event_id = text(map.next_value()?),
+                EnvelopeKey::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
         }
-        if declared_type.is_some() {
-            envelope.event_type = declared_type;
-        }
-        Ok(envelope)
+        Ok(Envelope {
+            // `type` is the Standard Webhooks name and wins over the Amps `event`.
+            event_type: declared_type.or(event),
+            // An empty id would make every such event a duplicate of the first: it is no id.
+            event_id: event_id.filter(|id: &String| !id.is_empty()),
+        })
+    }
+}
+
+/// The envelope's field names, read without allocating.
+enum EnvelopeKey {
+    Type,
+    Event,
+    EventId,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for EnvelopeKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_identifier(EnvelopeKeyVisitor)
+    }
+}
+
+struct EnvelopeKeyVisitor;
+
+impl Visitor<'_> for EnvelopeKeyVisitor {
+    type Value = EnvelopeKey;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a field name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<EnvelopeKey, E> {
+        Ok(match key {
+            "type" => EnvelopeKey::Type,
+            "event" => EnvelopeKey::Event,
+            "eventId" => EnvelopeKey::EventId,
+            _ => EnvelopeKey::Other,
+        })
     }
 }
 
@@ -237,6 +279,21 @@ mod tests {
         assert_eq!((event.event_id(), event.idempotency_key()), (None, "msg_1"));
         let event: Event<serde_json::Value> = parse("[1,2]").unwrap();
         assert_eq!(event.event_type(), None);
+    }
+
+    #[cfg(feature = "amps")]
+    #[test]
+    fn a_shape_error_before_bytes_that_are_not_utf8_is_still_invalid_json() {
+        // Found by the `event` fuzz target: the payload's typed parse fails on `timestamp`
+        // before it reaches the invalid UTF-8 further on.
+        let body = b"{\"type\":\"device.reconnected\",\"data\":{\"deviceId\":\"d\",\"timestamp\":\"not a time\",\"x\":\"\xff\"}}";
+        let error = Event::<crate::AmpsEvent>::from_verified(
+            WebhookId::new_unchecked("msg_1"),
+            Timestamp::from_unix(1),
+            body,
+        )
+        .unwrap_err();
+        assert!(matches!(error, ParseError::InvalidJson(_)), "{error:?}");
     }
 
     #[test]

@@ -2,6 +2,16 @@
 //! trait that `http::HeaderMap` (feature `http`), slices and vectors of `(name, value)` pairs
 //! implement, and that a framework integration implements for its own map.
 
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 /// What a header lookup found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HeaderLookup<'a> {

@@ -1,6 +1,16 @@
 //! Signing secrets: parsed once, held as a keyed HMAC state, never printed, zeroized on drop;
 //! and the key set that holds them beside the ed25519 keys (feature `ed25519`).
 
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::fmt;
 use std::str::FromStr;
 

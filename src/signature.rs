@@ -1,6 +1,16 @@
 //! The signed content (`{id}.{timestamp}.{body}`) and the `webhook-signature` header codec,
 //! shared by the verifier and the signer.
 
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use hmac::Mac;

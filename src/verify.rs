@@ -2,6 +2,16 @@
 //! build a `Verified`, and typed parsing starts from one, so no code path parses an unverified
 //! body by mistake.
 
+// Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
+// expect that could panic on it (tests may).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

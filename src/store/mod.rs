@@ -12,7 +12,8 @@
 //! newer claim alone.
 //!
 //! Stores: `MemoryStore` (feature `memory`, one process), `RedisStore` (feature `redis`,
-//! several instances).
+//! several instances), `PostgresStore` (feature `postgres`, several instances, and a
+//! transactional inbox: the claim joins the receiver's own transaction).
 //!
 //! # Implement your own store
 //!
@@ -137,6 +138,9 @@ pub use crate::error::{BoxError, StoreError};
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 mod memory;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
@@ -144,11 +148,22 @@ mod redis;
 #[cfg(feature = "memory")]
 #[cfg_attr(docsrs, doc(cfg(feature = "memory")))]
 pub use memory::{DEFAULT_MEMORY_CAPACITY, MemoryStore, MemoryStoreBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{
+    DEFAULT_POSTGRES_COMMAND_TIMEOUT, DEFAULT_POSTGRES_MAX_CONNECTIONS, DEFAULT_POSTGRES_TABLE,
+    InboxClaim, PostgresInbox, PostgresStore, PostgresStoreBuilder,
+};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{
     DEFAULT_REDIS_COMMAND_TIMEOUT, DEFAULT_REDIS_KEY_PREFIX, RedisStore, RedisStoreBuilder,
 };
+/// The sqlx this crate's [`PostgresStore`] is built on (0.8), so that the application's pools
+/// and transactions are of the same version.
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use sqlx;
 
 /// Emits a `tracing` event when the `tracing` feature is on; compiles to nothing otherwise.
 macro_rules! store_event {
@@ -159,7 +174,7 @@ macro_rules! store_event {
         }
     }};
 }
-#[cfg(any(feature = "memory", feature = "redis"))]
+#[cfg(any(feature = "memory", feature = "redis", feature = "postgres"))]
 pub(crate) use store_event;
 
 /// A boxed, `Send` future: what the [`IdempotencyStore`] methods return, so that the trait
