@@ -1,8 +1,11 @@
-//! `amps-webhooks`: sign and verify webhook requests from the command line, or receive them
-//! on a local port (`listen`).
+//! `amps-webhooks`: sign and verify webhook requests from the command line, receive them on a
+//! local port (`listen`), deliver them with retries (`send`), or replay recorded fixtures
+//! (`replay`).
 //!
-//! Exit codes: 0 success, 1 a request was rejected, 2 a usage or configuration error (or, for
-//! `listen`, a port that cannot be bound or a store that cannot be reached).
+//! Exit codes: 0 success, 1 a request was rejected (for `send`: the schedule ran out without a
+//! 2xx; for `replay`: a request was not answered 2xx), 2 a usage or configuration error (or,
+//! for `listen`, a port that cannot be bound or a store that cannot be reached), 3 for `send`
+//! when the endpoint answered 410 Gone.
 
 use std::io::Read as _;
 use std::net::IpAddr;
@@ -32,6 +35,75 @@ enum Command {
     Verify(VerifyArgs),
     /// Receive webhooks on a local port: verify, deduplicate, and print one line per request.
     Listen(ListenArgs),
+    /// Deliver a signed Amps event to a URL, retrying along a schedule as the platform does;
+    /// print each attempt. Exits 0 when delivered, 1 when the schedule ran out, 3 on 410 Gone.
+    Send(SendArgs),
+    /// POST recorded fixtures (`testing::Fixture` JSON files) to a URL, as recorded, or
+    /// re-signed with a fresh timestamp under `--secret`. Exits 0 when every one got a 2xx.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// The secret to sign with (`whsec_...`); repeat it to sign with several, as during a
+    /// rotation (one `v1,` entry each).
+    #[arg(long = "secret", value_name = "S", required = true)]
+    secrets: Vec<String>,
+    /// Where to POST (plain `http://` only).
+    #[arg(long)]
+    url: String,
+    /// The event type, the envelope's `event`.
+    #[arg(long = "type", value_name = "T", default_value = "push.completed")]
+    event_type: String,
+    /// The envelope's `data`, as JSON (default: a sample payload of the type: `push.completed`,
+    /// `push.failed` and `device.*` get the fields a typed receiver requires, other types `{}`).
+    #[arg(long, value_name = "JSON", conflicts_with = "data_file")]
+    data: Option<String>,
+    /// Read the envelope's `data` from this JSON file.
+    #[arg(long, value_name = "F")]
+    data_file: Option<PathBuf>,
+    /// The message id, `webhook-id` (default: `msg_` and 24 random hex digits).
+    #[arg(long)]
+    id: Option<String>,
+    /// The envelope's `eventId`, the receiver's idempotency key (default: `evt_` and 24
+    /// random hex digits).
+    #[arg(long)]
+    event_id: Option<String>,
+    /// The delay before each attempt, comma-separated, with units (`0s,5s,5m,30m`); default:
+    /// the platform's `0s,5s,5m,30m,2h,5h,10h,10h`. Each delay but 0 gets plus or minus 20 %
+    /// jitter.
+    #[arg(long, value_name = "LIST")]
+    schedule: Option<String>,
+    /// The per-attempt timeout in seconds (fractions allowed).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    timeout: f64,
+    /// Which header names to send: `webhook-*`, `svix-*` or both.
+    #[arg(long, value_name = "webhook|svix|both", default_value = "webhook")]
+    header_style: String,
+    /// Print JSON lines: one object per attempt, then the outcome.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The fixture files.
+    #[arg(value_name = "FILE", required = true)]
+    files: Vec<PathBuf>,
+    /// Where to POST (plain `http://` only).
+    #[arg(long)]
+    url: String,
+    /// Re-sign each fixture with this secret and the current time (same id, body and header
+    /// names), so a live receiver configured with it accepts the fixture; without it the
+    /// recorded headers are sent as they are. Repeat it for several.
+    #[arg(long = "secret", value_name = "S")]
+    secrets: Vec<String>,
+    /// The per-request timeout in seconds (fractions allowed).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    timeout: f64,
+    /// Print one JSON object per fixture.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -155,6 +227,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign(&args),
         Command::Verify(args) => verify(&args),
         Command::Listen(args) => listen(&args),
+        Command::Send(args) => send::run(&args),
+        Command::Replay(args) => send::replay(&args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -409,5 +483,238 @@ mod listen {
             line.push_str(&format!("  ({reason})"));
         }
         line
+    }
+}
+
+/// `send` and `replay`: the reference sender from the command line.
+mod send {
+    use std::time::Duration;
+
+    use amps_webhooks::sender::{
+        Attempt, AttemptResult, DeliveryOutcome, HeaderStyle, RetrySchedule, Sender,
+    };
+    use amps_webhooks::store::ClaimToken;
+    use amps_webhooks::testing::Fixture;
+    use amps_webhooks::{Clock as _, Signer, SystemClock};
+    use serde_json::json;
+
+    use super::{Failure, ReplayArgs, SendArgs, keys, usage};
+
+    /// `0s,5s,5m,30m` into delays.
+    pub(super) fn parse_schedule(list: &str) -> Result<RetrySchedule, Failure> {
+        let delays = list
+            .split(',')
+            .map(|item| {
+                humantime::parse_duration(item.trim())
+                    .map_err(|e| usage(format!("--schedule {item:?}: {e} (e.g. 0s,5s,5m,30m)")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        RetrySchedule::fixed(delays).map_err(|e| usage(format!("--schedule: {e}")))
+    }
+
+    fn timeout(secs: f64, flag: &str) -> Result<Duration, Failure> {
+        Duration::try_from_secs_f64(secs)
+            .ok()
+            .filter(|timeout| !timeout.is_zero())
+            .ok_or_else(|| {
+                usage(format!(
+                    "{flag} {secs}: expected a positive number of seconds"
+                ))
+            })
+    }
+
+    fn random_id(prefix: &str) -> String {
+        format!("{prefix}_{:024x}", ClaimToken::random().as_u128() >> 32)
+    }
+
+    /// The Amps envelope, fields in the platform's order.
+    fn envelope(event_type: &str, event_id: &str, data: &serde_json::Value) -> String {
+        let text = |value: &str| serde_json::Value::from(value).to_string();
+        format!(
+            r#"{{"event":{},"eventId":{},"timestamp":{},"data":{}}}"#,
+            text(event_type),
+            text(event_id),
+            text(&jiff::Timestamp::now().to_string()),
+            data
+        )
+    }
+
+    /// A payload a typed receiver accepts for `event_type`, with sample ids and times now.
+    fn sample_data(event_type: &str) -> serde_json::Value {
+        let now = jiff::Timestamp::now().to_string();
+        match event_type {
+            "push.completed" => json!({
+                "actionId": "act_sample", "deviceId": "dev_sample",
+                "result": { "success": true }, "completedAt": now,
+            }),
+            "push.failed" => json!({
+                "actionId": "act_sample", "deviceId": "dev_sample",
+                "error": { "code": "SAMPLE", "message": "sample failure" }, "failedAt": now,
+            }),
+            t if t.starts_with("device.") => json!({ "deviceId": "dev_sample", "timestamp": now }),
+            _ => json!({}),
+        }
+    }
+
+    fn describe(attempt: &Attempt, json: bool) -> String {
+        let (status, error) = match &attempt.result {
+            AttemptResult::Response { status, .. } => (Some(*status), None),
+            other => (None, Some(other.to_string())),
+        };
+        if json {
+            let retry_after = match &attempt.result {
+                AttemptResult::Response { retry_after, .. } => retry_after.map(|d| d.as_secs()),
+                _ => None,
+            };
+            return json!({
+                "attempt": attempt.number,
+                "waited_ms": attempt.waited.as_millis(),
+                "timestamp": attempt.timestamp,
+                "status": status,
+                "retry_after": retry_after,
+                "error": error,
+                "latency_ms": attempt.latency.as_millis(),
+            })
+            .to_string();
+        }
+        format!(
+            "attempt {:<2} after {:>9}  {:<40} {} ms",
+            attempt.number,
+            humantime::format_duration(Duration::from_secs(attempt.waited.as_secs())).to_string(),
+            attempt.result.to_string(),
+            attempt.latency.as_millis()
+        )
+    }
+
+    pub(super) fn run(args: &SendArgs) -> Result<(), Failure> {
+        let signer = Signer::try_with_keys(keys(&args.secrets)?)
+            .map_err(|e| usage(format!("--secret: {e}")))?;
+        let style: HeaderStyle = args
+            .header_style
+            .parse()
+            .map_err(|e| usage(format!("--header-style: {e}")))?;
+        let schedule = match &args.schedule {
+            Some(list) => parse_schedule(list)?,
+            None => RetrySchedule::platform(),
+        };
+        let data: serde_json::Value = match (&args.data, &args.data_file) {
+            (Some(text), _) => {
+                serde_json::from_str(text).map_err(|e| usage(format!("--data: not JSON: {e}")))?
+            }
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| usage(format!("{}: not JSON: {e}", path.display())))?
+            }
+            (None, None) => sample_data(&args.event_type),
+        };
+        let id = args.id.clone().unwrap_or_else(|| random_id("msg"));
+        let event_id = args.event_id.clone().unwrap_or_else(|| random_id("evt"));
+        let body = envelope(&args.event_type, &event_id, &data);
+        let json = args.json;
+        let sender = Sender::builder(signer)
+            .schedule(schedule)
+            .timeout(timeout(args.timeout, "--timeout")?)
+            .header_style(style)
+            .on_attempt(move |attempt| println!("{}", describe(attempt, json)))
+            .build();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
+        let report = runtime
+            .block_on(sender.send(&args.url, &id, body))
+            .map_err(usage)?;
+        let attempts = report.attempts.len();
+        if args.json {
+            println!(
+                "{}",
+                json!({ "id": id, "event_id": event_id, "outcome": report.outcome.as_str(), "attempts": attempts })
+            );
+        } else {
+            println!(
+                "{} {id} (eventId {event_id}) after {attempts} attempt{}",
+                report.outcome.as_str(),
+                if attempts == 1 { "" } else { "s" }
+            );
+        }
+        match report.outcome {
+            DeliveryOutcome::Delivered => Ok(()),
+            DeliveryOutcome::Gone => Err(Failure {
+                code: 3,
+                message: format!("gone: the endpoint answered 410; {id} will not be retried"),
+            }),
+            _ => Err(Failure {
+                code: 1,
+                message: format!("not delivered: the schedule ran out after {attempts} attempts"),
+            }),
+        }
+    }
+
+    pub(super) fn replay(args: &ReplayArgs) -> Result<(), Failure> {
+        let signer = if args.secrets.is_empty() {
+            None
+        } else {
+            Some(
+                Signer::try_with_keys(keys(&args.secrets)?)
+                    .map_err(|e| usage(format!("--secret: {e}")))?,
+            )
+        };
+        let mut fixtures = Vec::with_capacity(args.files.len());
+        for path in &args.files {
+            let fixture = Fixture::load(path).map_err(usage)?;
+            let fixture = match &signer {
+                Some(signer) => fixture
+                    .resigned(signer, SystemClock.unix_seconds())
+                    .map_err(|e| usage(format!("{}: {e}", path.display())))?,
+                None => fixture,
+            };
+            fixtures.push((path, fixture));
+        }
+        let sender = Sender::builder(Signer::with_keys(amps_webhooks::KeySet::new()))
+            .timeout(timeout(args.timeout, "--timeout")?)
+            .build();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
+        let mut failed = 0;
+        for (path, fixture) in &fixtures {
+            let result = runtime
+                .block_on(fixture.replay_http(&sender, &args.url))
+                .map_err(usage)?;
+            if !result.is_success() {
+                failed += 1;
+            }
+            if args.json {
+                let (status, error) = match &result {
+                    AttemptResult::Response { status, .. } => (Some(*status), None),
+                    other => (None, Some(other.to_string())),
+                };
+                println!(
+                    "{}",
+                    json!({ "file": path.display().to_string(), "id": fixture.id(), "status": status, "error": error })
+                );
+            } else {
+                println!(
+                    "{:<40} {} {}",
+                    result.to_string(),
+                    fixture.id().unwrap_or("-"),
+                    path.display()
+                );
+            }
+        }
+        if failed == 0 {
+            Ok(())
+        } else {
+            Err(Failure {
+                code: 1,
+                message: format!(
+                    "{failed} of {} fixtures were not answered 2xx",
+                    fixtures.len()
+                ),
+            })
+        }
     }
 }

@@ -1,0 +1,304 @@
+//! `amps-webhooks send` and `replay` against a scripted endpoint and against
+//! `amps-webhooks listen`: output, exit codes, the envelope sent.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use amps_webhooks::{KeySet, MockClock, Verifier};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const FIXTURE_SECRET: &str = "whsec_YW1wcy13ZWJob29rcyB0ZXN0IGZpeHR1cmVzIDIwMjY=";
+
+#[derive(Default)]
+struct Endpoint {
+    statuses: Mutex<VecDeque<u16>>,
+    received: Mutex<Vec<(HeaderMap, Bytes)>>,
+}
+
+async fn answer(
+    State(endpoint): State<Arc<Endpoint>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    endpoint.received.lock().unwrap().push((headers, body));
+    let status = endpoint.statuses.lock().unwrap().pop_front().unwrap_or(200);
+    StatusCode::from_u16(status).unwrap()
+}
+
+async fn endpoint(statuses: &[u16]) -> (String, Arc<Endpoint>) {
+    let endpoint = Arc::new(Endpoint {
+        statuses: Mutex::new(statuses.iter().copied().collect()),
+        received: Mutex::default(),
+    });
+    let app = Router::new()
+        .route("/hook", post(answer))
+        .with_state(Arc::clone(&endpoint));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/hook"), endpoint)
+}
+
+async fn cli(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(output.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_retries_until_delivered_and_sends_the_envelope() {
+    let (url, endpoint) = endpoint(&[500, 503]).await;
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--type",
+        "push.failed",
+        "--data",
+        r#"{"actionId":"act_1"}"#,
+        "--id",
+        "msg_cli",
+        "--event-id",
+        "evt_cli",
+        "--schedule",
+        "0s,10ms,20ms,1h",
+        "--header-style",
+        "both",
+        "--json",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 4);
+    let statuses: Vec<u64> = lines[..3]
+        .iter()
+        .map(|line| line["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [500, 503, 200]);
+    assert_eq!(lines[0]["waited_ms"], 0);
+    let waited = lines[1]["waited_ms"].as_u64().unwrap();
+    assert!((8..=12).contains(&waited), "{waited}");
+    assert_eq!(
+        lines[3],
+        serde_json::json!({ "id": "msg_cli", "event_id": "evt_cli", "outcome": "delivered", "attempts": 3 })
+    );
+    let received = endpoint.received.lock().unwrap();
+    assert_eq!(received.len(), 3);
+    let (headers, body) = &received[2];
+    assert_eq!(headers["svix-id"], "msg_cli");
+    assert_eq!(headers["webhook-id"], "msg_cli");
+    let at: u64 = headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let verifier = Verifier::builder()
+        .keys(KeySet::parse([SECRET]).unwrap())
+        .clock(MockClock::at_unix(at))
+        .build()
+        .unwrap();
+    verifier.verify(headers, body).unwrap();
+    let text = std::str::from_utf8(body).unwrap();
+    assert!(
+        text.starts_with(r#"{"event":"push.failed","eventId":"evt_cli","timestamp":""#),
+        "{text}"
+    );
+    let envelope: serde_json::Value = serde_json::from_str(text).unwrap();
+    assert_eq!(envelope["data"], serde_json::json!({ "actionId": "act_1" }));
+    let timestamp: jiff::Timestamp = envelope["timestamp"].as_str().unwrap().parse().unwrap();
+    assert!((timestamp.as_second() - i64::try_from(at).unwrap()).abs() <= 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_exit_codes_for_exhausted_gone_and_usage() {
+    let (url, _) = endpoint(&[500, 500]).await;
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--schedule",
+        "0s,5ms",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(
+        text.lines().last().unwrap().starts_with("exhausted msg_"),
+        "{text}"
+    );
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .contains("schedule ran out")
+    );
+
+    let (url, endpoint) = endpoint(&[410]).await;
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--schedule",
+        "0s,5ms",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(3), "{output:?}");
+    assert_eq!(endpoint.received.lock().unwrap().len(), 1);
+
+    for bad in [
+        &["--schedule", "0s,5parsecs"][..],
+        &["--schedule", ""][..],
+        &["--data", "{not json"][..],
+        &["--header-style", "Webhook"][..],
+        &["--timeout", "0"][..],
+        &["--id", "msg.with.dots"][..],
+    ] {
+        let mut args = vec!["send", "--secret", SECRET, "--url", &url];
+        args.extend_from_slice(bad);
+        let output = cli(&args).await;
+        assert_eq!(output.status.code(), Some(2), "{bad:?}: {output:?}");
+    }
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        "https://example.com/hook",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    // Nothing was sent by a refused command.
+    assert_eq!(endpoint.received.lock().unwrap().len(), 1);
+}
+
+/// `amps-webhooks listen`, killed when dropped.
+struct Listener {
+    child: Child,
+    lines: BufReader<ChildStdout>,
+    url: String,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Listener {
+    fn start(secret: &str) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args(["listen", "--secret", secret, "--port", "0", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        lines.read_line(&mut first).unwrap();
+        let line: serde_json::Value = serde_json::from_str(&first).unwrap();
+        let url = line["listening"].as_str().unwrap().to_owned();
+        Self { child, lines, url }
+    }
+
+    fn next(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.lines.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_to_listen_then_a_duplicate() {
+    let mut listener = Listener::start(SECRET);
+    for _ in 0..2 {
+        let output = cli(&[
+            "send",
+            "--secret",
+            SECRET,
+            "--url",
+            &listener.url,
+            "--event-id",
+            "evt_twice",
+        ])
+        .await;
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+    }
+    let first = listener.next();
+    let second = listener.next();
+    assert_eq!(
+        (
+            first["outcome"].as_str(),
+            first["key"].as_str(),
+            first["type"].as_str()
+        ),
+        (Some("processed"), Some("evt_twice"), Some("push.completed"))
+    );
+    assert_eq!(second["outcome"], "duplicate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_as_recorded_or_re_signed() {
+    let mut listener = Listener::start(FIXTURE_SECRET);
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    let completed = format!("{fixtures}/envelope-push-completed.json");
+    let reconnected = format!("{fixtures}/typed-device-reconnected.json");
+
+    // As recorded: the 2026 timestamp is outside a live receiver's tolerance.
+    let output = cli(&["replay", &completed, "--url", &listener.url, "--json"]).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(stdout_lines(&output)[0]["status"], 401);
+    assert_eq!(listener.next()["outcome"], "rejected");
+
+    // Re-signed now with the fixtures' secret: accepted, under the recorded ids.
+    let output = cli(&[
+        "replay",
+        &completed,
+        &reconnected,
+        "--url",
+        &listener.url,
+        "--secret",
+        FIXTURE_SECRET,
+        "--json",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let lines = stdout_lines(&output);
+    assert_eq!(
+        (lines[0]["status"].as_u64(), lines[0]["id"].as_str()),
+        (Some(200), Some("msg_envelope-push-completed"))
+    );
+    assert_eq!(lines[1]["status"], 200);
+    assert_eq!(listener.next()["outcome"], "processed");
+    assert_eq!(listener.next()["type"], "device.reconnected");
+
+    let output = cli(&["replay", "/nonexistent.json", "--url", &listener.url]).await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+}
