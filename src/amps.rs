@@ -78,7 +78,7 @@ impl AmpsEvent {
     /// The event for `event_type` from its data, already parsed as JSON.
     fn from_typed_value(event_type: String, data: Value) -> Result<Self, serde_json::Error> {
         Ok(match Kind::of(&event_type) {
-            Some(kind) => kind.read(data)?,
+            Some(kind) => kind.deserialize(data)?,
             None => Self::Unknown {
                 event_type: Some(event_type),
                 data,
@@ -99,7 +99,7 @@ impl AmpsEvent {
                 data: Value::Object(object),
             });
         };
-        kind.read(Value::Object(object))
+        kind.deserialize(Value::Object(object))
     }
 }
 
@@ -145,10 +145,6 @@ impl Kind {
                 AmpsEvent::DeviceDisconnected(Deserialize::deserialize(deserializer)?)
             }
         })
-    }
-
-    fn read(self, data: Value) -> Result<AmpsEvent, serde_json::Error> {
-        self.deserialize(data)
     }
 }
 
