@@ -50,7 +50,7 @@ use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transfor
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError, web};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
@@ -119,37 +119,12 @@ async fn read_payload(
     limit: usize,
 ) -> Result<Bytes, WebhookRejection> {
     super::declared_too_large(headers, limit)?;
-    let mut first: Option<Bytes> = None;
-    let mut joined: Option<BytesMut> = None;
-    let mut received = 0usize;
+    let mut buffer = super::BodyBuffer::default();
     while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
         let data = chunk.map_err(|error| WebhookRejection::BodyRead(Box::new(error)))?;
-        received = received.saturating_add(data.len());
-        if received > limit {
-            return Err(crate::VerifyError::BodyTooLarge {
-                limit,
-                len: received,
-            }
-            .into());
-        }
-        // Most bodies arrive in one chunk: keep it without a copy.
-        match (&mut first, &mut joined) {
-            (None, None) => first = Some(data),
-            (Some(head), None) => {
-                let mut buffer = BytesMut::with_capacity(head.len() + data.len());
-                buffer.extend_from_slice(head);
-                buffer.extend_from_slice(&data);
-                first = None;
-                joined = Some(buffer);
-            }
-            (_, Some(buffer)) => buffer.extend_from_slice(&data),
-        }
+        buffer.push(data, limit)?;
     }
-    Ok(match (first, joined) {
-        (_, Some(buffer)) => buffer.freeze(),
-        (Some(head), None) => head,
-        (None, None) => Bytes::new(),
-    })
+    Ok(buffer.finish())
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for VerifiedEvent<T> {

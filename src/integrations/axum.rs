@@ -41,7 +41,7 @@ use axum::body::Body;
 use axum::extract::{FromRef, FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use serde::de::DeserializeOwned;
 
@@ -113,40 +113,15 @@ async fn read_body(
 ) -> Result<Bytes, WebhookRejection> {
     super::declared_too_large(headers, limit)?;
     let mut body = body;
-    let mut first: Option<Bytes> = None;
-    let mut joined: Option<BytesMut> = None;
-    let mut received = 0usize;
+    let mut buffer = super::BodyBuffer::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| WebhookRejection::BodyRead(Box::new(error)))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        received = received.saturating_add(data.len());
-        if received > limit {
-            return Err(crate::VerifyError::BodyTooLarge {
-                limit,
-                len: received,
-            }
-            .into());
-        }
-        // Most bodies arrive in one frame: keep it without a copy.
-        match (&mut first, &mut joined) {
-            (None, None) => first = Some(data),
-            (Some(head), None) => {
-                let mut buffer = BytesMut::with_capacity(head.len() + data.len());
-                buffer.extend_from_slice(head);
-                buffer.extend_from_slice(&data);
-                first = None;
-                joined = Some(buffer);
-            }
-            (_, Some(buffer)) => buffer.extend_from_slice(&data),
-        }
+        buffer.push(data, limit)?;
     }
-    Ok(match (first, joined) {
-        (_, Some(buffer)) => buffer.freeze(),
-        (Some(head), None) => head,
-        (None, None) => Bytes::new(),
-    })
+    Ok(buffer.finish())
 }
 
 /// A tower [`Layer`](tower_layer::Layer) that runs the wrapped webhook route at most once per

@@ -333,6 +333,55 @@ pub(crate) fn log_rejection<H: Headers + ?Sized>(headers: &H, rejection: &Webhoo
     }
 }
 
+/// A request body gathered under a byte limit, frame by frame.
+///
+/// Most bodies arrive in one frame, which is kept without a copy; later frames are joined.
+#[derive(Default)]
+pub(crate) struct BodyBuffer {
+    first: Option<bytes::Bytes>,
+    joined: Option<bytes::BytesMut>,
+    received: usize,
+}
+
+impl BodyBuffer {
+    /// Adds a frame, refusing the body as soon as it is over `limit` bytes.
+    pub(crate) fn push(
+        &mut self,
+        data: bytes::Bytes,
+        limit: usize,
+    ) -> Result<(), WebhookRejection> {
+        self.received = self.received.saturating_add(data.len());
+        if self.received > limit {
+            return Err(VerifyError::BodyTooLarge {
+                limit,
+                len: self.received,
+            }
+            .into());
+        }
+        match (&mut self.first, &mut self.joined) {
+            (None, None) => self.first = Some(data),
+            (Some(head), None) => {
+                let mut buffer = bytes::BytesMut::with_capacity(head.len() + data.len());
+                buffer.extend_from_slice(head);
+                buffer.extend_from_slice(&data);
+                self.first = None;
+                self.joined = Some(buffer);
+            }
+            (_, Some(buffer)) => buffer.extend_from_slice(&data),
+        }
+        Ok(())
+    }
+
+    /// The whole body.
+    pub(crate) fn finish(self) -> bytes::Bytes {
+        match (self.first, self.joined) {
+            (_, Some(buffer)) => buffer.freeze(),
+            (Some(head), None) => head,
+            (None, None) => bytes::Bytes::new(),
+        }
+    }
+}
+
 /// The declared `Content-Length` when it is over `limit`: the request is refused before its
 /// body is read.
 pub(crate) fn declared_too_large<H: Headers + ?Sized>(
