@@ -293,8 +293,7 @@ fn decode(text: &str, prefix: &'static str) -> Result<Zeroizing<Vec<u8>>, Secret
 /// An entry is used only when it is exactly `v1a,` followed by canonical padded standard
 /// base64 of 64 bytes; anything else is skipped, as for `v1`.
 pub(crate) fn v1a_signatures(header: &[u8]) -> impl Iterator<Item = [u8; SIGNATURE_BYTES]> + '_ {
-    header
-        .split(|&b| b == b' ')
+    crate::signature::entries(header)
         .filter_map(|entry| entry.strip_prefix(b"v1a,"))
         .filter_map(decode_v1a_signature)
 }

@@ -38,6 +38,77 @@ pub enum HeaderLookup<'a> {
 pub trait Headers {
     /// Finds the header `name` (lowercase ASCII), in any letter case.
     fn lookup(&self, name: &str) -> HeaderLookup<'_>;
+
+    /// Finds the three webhook headers, each under its `webhook-` name or, when that is
+    /// missing, its `svix-` name. The verifier reads the headers through this method.
+    ///
+    /// The provided method calls [`lookup`](Self::lookup) up to six times; a map that can do
+    /// better (one pass over its entries, say) overrides it, with the same answers.
+    fn webhook_headers(&self) -> WebhookHeaders<'_> {
+        WebhookHeaders {
+            id: lookup_either(self, ID),
+            timestamp: lookup_either(self, TIMESTAMP),
+            signature: lookup_either(self, SIGNATURE),
+        }
+    }
+}
+
+/// The three webhook headers of a request, as [`Headers::webhook_headers`] found them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookHeaders<'a> {
+    /// `webhook-id`, else `svix-id`.
+    pub id: HeaderLookup<'a>,
+    /// `webhook-timestamp`, else `svix-timestamp`.
+    pub timestamp: HeaderLookup<'a>,
+    /// `webhook-signature`, else `svix-signature`.
+    pub signature: HeaderLookup<'a>,
+}
+
+impl<'a> WebhookHeaders<'a> {
+    /// Collects the headers from one pass over `(name, value)` pairs whose names are already
+    /// lowercase (as `http::HeaderMap` stores them): each of the six names found is recorded,
+    /// and a name seen twice is [`HeaderLookup::Repeated`].
+    pub fn from_lowercase_pairs<I>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (&'a str, &'a [u8])>,
+    {
+        // Slots: the three `webhook-` names, then the three `svix-` names.
+        let mut slots = [HeaderLookup::Missing; 6];
+        for (name, value) in pairs {
+            let slot = match name {
+                "webhook-id" => 0,
+                "webhook-timestamp" => 1,
+                "webhook-signature" => 2,
+                "svix-id" => 3,
+                "svix-timestamp" => 4,
+                "svix-signature" => 5,
+                _ => continue,
+            };
+            if let Some(found) = slots.get_mut(slot) {
+                *found = match *found {
+                    HeaderLookup::Missing => HeaderLookup::One(value),
+                    _ => HeaderLookup::Repeated,
+                };
+            }
+        }
+        let [
+            id,
+            timestamp,
+            signature,
+            svix_id,
+            svix_timestamp,
+            svix_signature,
+        ] = slots;
+        let either = |standard, svix| match standard {
+            HeaderLookup::Missing => svix,
+            found => found,
+        };
+        Self {
+            id: either(id, svix_id),
+            timestamp: either(timestamp, svix_timestamp),
+            signature: either(signature, svix_signature),
+        }
+    }
 }
 
 impl<N: AsRef<str>, V: AsRef<[u8]>> Headers for [(N, V)] {
@@ -91,11 +162,24 @@ impl Headers for http::HeaderMap {
             (Some(_), Some(_)) => HeaderLookup::Repeated,
         }
     }
+
+    fn webhook_headers(&self) -> WebhookHeaders<'_> {
+        // One pass over the entries beats hashing three names: a request has few headers,
+        // and hyper stops at 100.
+        WebhookHeaders::from_lowercase_pairs(
+            self.iter()
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        )
+    }
 }
 
 impl<H: Headers + ?Sized> Headers for &H {
     fn lookup(&self, name: &str) -> HeaderLookup<'_> {
         (**self).lookup(name)
+    }
+
+    fn webhook_headers(&self) -> WebhookHeaders<'_> {
+        (**self).webhook_headers()
     }
 }
 
@@ -140,5 +224,67 @@ mod tests {
         map.append("WEBHOOK-ID", http::HeaderValue::from_static("b"));
         assert_eq!(lookup_either(&map, TIMESTAMP), HeaderLookup::One(b"12"));
         assert_eq!(lookup_either(&map, ID), HeaderLookup::Repeated);
+    }
+
+    /// What the provided `webhook_headers` answers: three `lookup_either` calls.
+    #[cfg(feature = "http")]
+    fn by_lookups<H: Headers + ?Sized>(headers: &H) -> WebhookHeaders<'_> {
+        WebhookHeaders {
+            id: lookup_either(headers, ID),
+            timestamp: lookup_either(headers, TIMESTAMP),
+            signature: lookup_either(headers, SIGNATURE),
+        }
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn header_map_single_pass_answers_as_the_lookups_do() {
+        let names = [
+            "webhook-id",
+            "Webhook-Timestamp",
+            "WEBHOOK-SIGNATURE",
+            "svix-id",
+            "svix-timestamp",
+            "Svix-Signature",
+            "content-type",
+            "webhook-idx",
+        ];
+        // Every multiset of up to two copies of each name, taken as bits of a counter.
+        for mask in 0u32..3u32.pow(names.len() as u32) {
+            let mut map = http::HeaderMap::new();
+            let mut rest = mask;
+            for (index, name) in names.iter().enumerate() {
+                for copy in 0..rest % 3 {
+                    let value = format!("{index}-{copy}");
+                    map.append(
+                        http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                        http::HeaderValue::from_str(&value).unwrap(),
+                    );
+                }
+                rest /= 3;
+            }
+            assert_eq!(map.webhook_headers(), by_lookups(&map), "{map:?}");
+            let by_reference: &dyn Headers = &&map;
+            assert_eq!(by_reference.webhook_headers(), by_lookups(&map), "{map:?}");
+        }
+    }
+
+    #[test]
+    fn pairs_use_the_provided_method() {
+        let headers = [
+            ("Svix-Id", "a"),
+            ("webhook-timestamp", "1"),
+            ("svix-timestamp", "2"),
+            ("webhook-signature", "x"),
+            ("Webhook-Signature", "y"),
+        ];
+        assert_eq!(
+            headers.webhook_headers(),
+            WebhookHeaders {
+                id: HeaderLookup::One(b"a"),
+                timestamp: HeaderLookup::One(b"1"),
+                signature: HeaderLookup::Repeated,
+            }
+        );
     }
 }

@@ -38,7 +38,7 @@ pub use clock::{Clock, MockClock, SystemClock};
 pub use ed25519::{PublicKey, SigningKey};
 pub use error::{ParseError, SecretError, SignError, StoreError, VerifyError};
 pub use event::{Event, Timestamp, WebhookId};
-pub use headers::{HeaderLookup, Headers};
+pub use headers::{HeaderLookup, Headers, WebhookHeaders};
 pub use secret::{Key, KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret};
 pub use signature::{MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN, MAX_V1A_SIGNATURES};
 pub use signer::{SignedHeaders, Signer};

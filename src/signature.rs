@@ -61,13 +61,16 @@ pub(crate) fn parse_timestamp(text: &[u8]) -> Option<u64> {
     if text.is_empty() || text.len() > MAX_TIMESTAMP_DIGITS {
         return None;
     }
-    text.iter().try_fold(0u64, |acc, &b| {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        acc.checked_mul(10)?
-            .checked_add(u64::from(b.wrapping_sub(b'0')))
-    })
+    // At most 19 digits stay below 10^19 < u64::MAX: the wrapping arithmetic never wraps. A
+    // fold without early exit lets the compiler keep it branch-free.
+    let (value, digits) = text.iter().fold((0u64, true), |(acc, digits), &b| {
+        let digit = b.wrapping_sub(b'0');
+        (
+            acc.wrapping_mul(10).wrapping_add(u64::from(digit)),
+            digits & (digit <= 9),
+        )
+    });
+    digits.then_some(value)
 }
 
 /// A copy of `mac` fed the signed content, piecewise: the body is never copied.
@@ -108,9 +111,27 @@ fn to_words(bytes: &[u8]) -> Tag {
 /// Entries are separated by single spaces. An entry is used only when it is exactly `v1,`
 /// followed by canonical padded standard base64 of 32 bytes; anything else (other versions,
 /// `V1`, unpadded or URL-safe base64, other lengths, junk) is skipped.
+/// The entries of a signature header: its space-separated parts, empty ones included.
+pub(crate) fn entries(header: &[u8]) -> impl Iterator<Item = &[u8]> {
+    // memchr finds the separators many bytes at a time; a header is mostly base64 text.
+    let mut rest = Some(header);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match memchr::memchr(b' ', current) {
+            Some(at) => {
+                rest = current.get(at.saturating_add(1)..);
+                current.get(..at)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
 pub(crate) fn v1_tags(header: &[u8]) -> impl Iterator<Item = Tag> + '_ {
-    header
-        .split(|&b| b == b' ')
+    entries(header)
         .filter_map(|entry| entry.strip_prefix(b"v1,"))
         .filter_map(decode_v1_tag)
 }
@@ -262,6 +283,19 @@ mod tests {
             assert_eq!(valid_id(bad), None, "{bad:?}");
         }
         assert_eq!(valid_id(&[b'a'; MAX_ID_LEN + 1]), None);
+    }
+
+    #[test]
+    fn entries_split_on_every_space() {
+        let split = |header: &str| -> Vec<String> {
+            entries(header.as_bytes())
+                .map(|entry| String::from_utf8(entry.to_vec()).unwrap())
+                .collect()
+        };
+        assert_eq!(split(""), [""]);
+        assert_eq!(split("a"), ["a"]);
+        assert_eq!(split("a b"), ["a", "b"]);
+        assert_eq!(split(" a  b "), ["", "a", "", "b", ""]);
     }
 
     #[test]

@@ -123,12 +123,13 @@ impl Verifier {
                 len: body.len(),
             });
         }
-        let id_bytes = required(headers, headers::ID)?;
+        let found = headers.webhook_headers();
+        let id_bytes = required(found.id, headers::ID)?;
         let id = signature::valid_id(id_bytes).ok_or(VerifyError::InvalidId)?;
-        let timestamp_bytes = required(headers, headers::TIMESTAMP)?;
+        let timestamp_bytes = required(found.timestamp, headers::TIMESTAMP)?;
         let timestamp =
             signature::parse_timestamp(timestamp_bytes).ok_or(VerifyError::InvalidTimestamp)?;
-        let signatures = required(headers, headers::SIGNATURE)?;
+        let signatures = required(found.signature, headers::SIGNATURE)?;
         if signatures.len() > MAX_SIGNATURE_HEADER_LEN {
             return Err(VerifyError::SignatureHeaderTooLong {
                 limit: MAX_SIGNATURE_HEADER_LEN,
@@ -161,11 +162,11 @@ impl Verifier {
     }
 }
 
-fn required<'a, H: Headers + ?Sized>(
-    headers: &'a H,
+fn required<'a>(
+    found: HeaderLookup<'a>,
     names: (&'static str, &'static str),
 ) -> Result<&'a [u8], VerifyError> {
-    match headers::lookup_either(headers, names) {
+    match found {
         HeaderLookup::One(value) => Ok(value),
         HeaderLookup::Missing => Err(VerifyError::MissingHeader { name: names.0 }),
         HeaderLookup::Repeated => Err(VerifyError::RepeatedHeader { name: names.0 }),
