@@ -984,6 +984,7 @@ mod tests {
     /// `enveloped`: the body has an envelope field at its top level.
     fn all_agree(body: &str, odd: bool, enveloped: bool) {
         agrees::<serde_json::Value>(body, !odd);
+        #[cfg(feature = "amps")]
         agrees::<crate::AmpsEvent>(body, !odd);
         agrees::<Typed>(body, true);
         agrees::<Option<Typed>>(body, true);
