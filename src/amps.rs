@@ -18,9 +18,13 @@
     clippy::panic
 )]
 
+use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Error as _, MapAccess, Visitor};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{
+    DeserializeSeed, Error as _, IntoDeserializer as _, MapAccess, SeqAccess, Unexpected, Visitor,
+};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
@@ -159,11 +163,152 @@ impl<'de> DeserializeSeed<'de> for DataSeed {
     }
 }
 
+/// A field name, or a string value: borrowed from the input when it has no escapes, so that
+/// reading one allocates nothing.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Text<'de>, E> {
+        Ok(Text(Cow::Owned(text)))
+    }
+
+    fn visit_borrowed_bytes<E: serde::de::Error>(self, bytes: &'de [u8]) -> Result<Text<'de>, E> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Text(Cow::Borrowed(text))),
+            Err(_) => Err(E::invalid_value(Unexpected::Bytes(bytes), &self)),
+        }
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Text<'de>, E> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => self.visit_str(text),
+            Err(_) => Err(E::invalid_value(Unexpected::Bytes(bytes), &self)),
+        }
+    }
+}
+
+/// A top-level field's value, kept in case the body turns out to be typed by its shape or to
+/// carry its fields at the top level: a string is borrowed from the input when it can be, any
+/// other value is read as JSON.
+enum Field<'de> {
+    Text(Cow<'de, str>),
+    Json(Value),
+}
+
+impl Field<'_> {
+    fn into_value(self) -> Value {
+        match self {
+            Self::Text(text) => Value::String(text.into_owned()),
+            Self::Json(value) => value,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+struct FieldVisitor;
+
+/// Every non-string value is handed to `serde_json::Value`'s own visitor through serde's
+/// value deserializers, so that it is read exactly as a `Value` field would be.
+macro_rules! field_as_json {
+    ($($method:ident($ty:ty)),* $(,)?) => {$(
+        fn $method<E: serde::de::Error>(self, value: $ty) -> Result<Field<'de>, E> {
+            Value::deserialize(value.into_deserializer()).map(Field::Json)
+        }
+    )*};
+}
+
+impl<'de> Visitor<'de> for FieldVisitor {
+    type Value = Field<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any valid JSON value")
+    }
+
+    fn visit_borrowed_str<E: serde::de::Error>(self, text: &'de str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Field<'de>, E> {
+        Ok(Field::Text(Cow::Owned(text)))
+    }
+
+    field_as_json!(
+        visit_bool(bool),
+        visit_i64(i64),
+        visit_i128(i128),
+        visit_u64(u64),
+        visit_u128(u128),
+        visit_f64(f64),
+    );
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Json(Value::Null))
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Field<'de>, E> {
+        Ok(Field::Json(Value::Null))
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Field<'de>, D::Error> {
+        Value::deserialize(deserializer).map(Field::Json)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Field<'de>, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(Field::Json)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Field<'de>, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(Field::Json)
+    }
+}
+
+/// The fields kept from the top level, in order (a repeated name: the last one wins, as in a
+/// map).
+fn into_object(fields: Vec<(Cow<'_, str>, Field<'_>)>) -> Map<String, Value> {
+    let mut object = Map::new();
+    for (key, value) in fields {
+        object.insert(key.into_owned(), value.into_value());
+    }
+    object
+}
+
 /// The body's top level, read in one pass.
 ///
 /// When the type (`event` or `type`) comes before `data`, as the platform sends it, `data` is
 /// parsed straight into its payload type; otherwise it is kept as JSON and typed at the end.
-/// Every other field is kept, so that a bare object can be typed by its shape.
+/// Every other field is kept (strings borrowed from the input, so that the envelope's own
+/// fields cost no allocation), so that a bare object can be typed by its shape.
 struct TopLevel;
 
 impl<'de> Visitor<'de> for TopLevel {
@@ -174,25 +319,30 @@ impl<'de> Visitor<'de> for TopLevel {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<AmpsEvent, A::Error> {
-        let mut declared_type: Option<String> = None;
-        let mut event: Option<String> = None;
+        let mut declared_type: Option<Cow<'de, str>> = None;
+        let mut event: Option<Cow<'de, str>> = None;
         let mut typed: Option<AmpsEvent> = None;
         let mut raw_data: Option<Value> = None;
-        let mut rest = Map::new();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
+        let mut rest: Vec<(Cow<'de, str>, Field<'de>)> = Vec::new();
+        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+            match &*key {
                 // A repeated key: the last one wins. `type` (Standard Webhooks) wins over
                 // `event` (the Amps envelope), as in `Event::event_type`.
                 "type" | "event" => {
-                    let value = map.next_value::<Value>()?;
-                    let text = value.as_str().map(str::to_owned);
-                    if key == "type" {
+                    let value = map.next_value::<Field<'de>>()?;
+                    let is_type = key == "type";
+                    let text = match value {
+                        Field::Text(text) => Some(text),
+                        // Not a type: kept as a field of the body.
+                        Field::Json(_) => {
+                            rest.push((key, value));
+                            None
+                        }
+                    };
+                    if is_type {
                         declared_type = text;
                     } else {
                         event = text;
-                    }
-                    if !value.is_string() {
-                        rest.insert(key, value);
                     }
                 }
                 "data" => match declared_type
@@ -210,14 +360,14 @@ impl<'de> Visitor<'de> for TopLevel {
                     }
                 },
                 _ => {
-                    let value: Value = map.next_value()?;
-                    rest.insert(key, value);
+                    let value = map.next_value::<Field<'de>>()?;
+                    rest.push((key, value));
                 }
             }
         }
         let declared = declared_type.or(event);
         let Some(event_type) = declared else {
-            let mut object = rest;
+            let mut object = into_object(rest);
             if let Some(data) = raw_data {
                 object.insert("data".to_owned(), data);
             }
@@ -230,9 +380,9 @@ impl<'de> Visitor<'de> for TopLevel {
             (Some(event), _) => serde_json::to_value(&event).map_err(A::Error::custom)?,
             (None, Some(data)) => data,
             // A typed body without `data` carries its fields at the top level.
-            (None, None) => Value::Object(rest),
+            (None, None) => Value::Object(into_object(rest)),
         };
-        AmpsEvent::from_typed_value(event_type, data).map_err(A::Error::custom)
+        AmpsEvent::from_typed_value(event_type.into_owned(), data).map_err(A::Error::custom)
     }
 }
 
@@ -241,6 +391,149 @@ impl<'de> Deserialize<'de> for AmpsEvent {
         deserializer.deserialize_map(TopLevel)
     }
 }
+
+/// `Deserialize` for a payload struct, in one pass: its known fields by name, every other field
+/// into `extra`. This is what `#[serde(flatten)] extra` did, without the copy of the whole
+/// object that `flatten` buffers before it reads a field.
+///
+/// As with the derive: a known field given twice is an error, a missing required one is an
+/// error, a missing or `null` optional one is `None`, and only a JSON object is accepted.
+macro_rules! deserialize_payload {
+    (
+        $ty:ident,
+        required { $($required:ident: $required_name:literal),* $(,)? },
+        optional { $($optional:ident: $optional_name:literal),* $(,)? } $(,)?
+    ) => {
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct PayloadVisitor;
+
+                impl<'de> Visitor<'de> for PayloadVisitor {
+                    type Value = $ty;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($ty)))
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<$ty, A::Error> {
+                        $(let mut $required = None;)*
+                        $(let mut $optional: Option<Option<_>> = None;)*
+                        let mut extra = Map::new();
+                        while let Some(Text(key)) = map.next_key::<Text<'de>>()? {
+                            match &*key {
+                                $($required_name => {
+                                    if $required.is_some() {
+                                        return Err(A::Error::duplicate_field($required_name));
+                                    }
+                                    $required = Some(map.next_value()?);
+                                })*
+                                $($optional_name => {
+                                    if $optional.is_some() {
+                                        return Err(A::Error::duplicate_field($optional_name));
+                                    }
+                                    $optional = Some(map.next_value()?);
+                                })*
+                                _ => {
+                                    let value: Value = map.next_value()?;
+                                    extra.insert(key.into_owned(), value);
+                                }
+                            }
+                        }
+                        Ok($ty {
+                            $($required: $required
+                                .ok_or_else(|| A::Error::missing_field($required_name))?,)*
+                            $($optional: $optional.flatten(),)*
+                            extra,
+                        })
+                    }
+                }
+
+                deserializer.deserialize_map(PayloadVisitor)
+            }
+        }
+    };
+}
+
+deserialize_payload!(
+    PushCompleted,
+    required {
+        action_id: "actionId",
+        device_id: "deviceId",
+        completed_at: "completedAt"
+    },
+    optional {
+        device_type: "deviceType",
+        action_type: "actionType",
+        command: "command",
+        parameters: "parameters",
+        result: "result",
+    },
+);
+
+deserialize_payload!(
+    PushFailed,
+    required {
+        action_id: "actionId",
+        device_id: "deviceId",
+        failed_at: "failedAt"
+    },
+    optional {
+        device_type: "deviceType",
+        action_type: "actionType",
+        command: "command",
+        parameters: "parameters",
+        result: "result",
+        error: "error",
+        error_code: "errorCode",
+        error_message: "errorMessage",
+    },
+);
+
+deserialize_payload!(
+    PushError,
+    required {},
+    optional {
+        code: "code",
+        message: "message"
+    },
+);
+
+deserialize_payload!(
+    PushResult,
+    required {},
+    optional {
+        success: "success",
+        message: "message"
+    },
+);
+
+deserialize_payload!(
+    DeviceEvent,
+    required {
+        device_id: "deviceId"
+    },
+    optional {
+        device_type: "deviceType",
+        vendor: "vendor",
+        user_id: "userId",
+        timestamp: "timestamp",
+    },
+);
+
+deserialize_payload!(
+    DeviceDisconnected,
+    required {
+        device_id: "deviceId"
+    },
+    optional {
+        device_type: "deviceType",
+        vendor: "vendor",
+        user_id: "userId",
+        reason: "reason",
+        reconnection_url: "reconnectionUrl",
+        timestamp: "timestamp",
+    },
+);
 
 /// Serializes the event's data (what an envelope carries under `data`).
 impl Serialize for AmpsEvent {
@@ -258,7 +551,7 @@ impl Serialize for AmpsEvent {
 }
 
 /// The data of a `push.completed` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct PushCompleted {
@@ -290,7 +583,7 @@ pub struct PushCompleted {
 
 /// The data of a `push.failed` event. The platform reports the failure either as an `error`
 /// object or as `errorCode` + `errorMessage`; [`failure`](Self::failure) reads both.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct PushFailed {
@@ -356,7 +649,7 @@ pub struct Failure<'a> {
 }
 
 /// The `error` object of a failed push.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PushError {
     /// A machine-readable code.
@@ -371,7 +664,7 @@ pub struct PushError {
 }
 
 /// What a device reported for an action.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PushResult {
     /// Whether the device applied the action.
@@ -386,7 +679,7 @@ pub struct PushResult {
 }
 
 /// The data of a `device.connected` or `device.reconnected` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct DeviceEvent {
@@ -410,7 +703,7 @@ pub struct DeviceEvent {
 }
 
 /// The data of a `device.disconnected` event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct DeviceDisconnected {
@@ -437,4 +730,231 @@ pub struct DeviceDisconnected {
     /// Fields this version does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )]
+
+    use proptest::prelude::*;
+    use serde::de::DeserializeOwned;
+
+    use super::*;
+
+    /// The payload types as they were derived before (`#[serde(flatten)] extra`): the reference
+    /// the one-pass `Deserialize` impls must agree with.
+    mod derived {
+        use serde::{Deserialize, Serialize};
+        use serde_json::{Map, Value};
+
+        use super::super::DateTime;
+
+        #[derive(Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub(super) struct PushCompleted {
+            action_id: String,
+            device_id: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            device_type: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            action_type: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            command: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            parameters: Option<Value>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            result: Option<PushResult>,
+            completed_at: DateTime,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        }
+
+        #[derive(Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub(super) struct PushFailed {
+            action_id: String,
+            device_id: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            device_type: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            action_type: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            command: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            parameters: Option<Value>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            result: Option<PushResult>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            error: Option<PushError>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            error_code: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            error_message: Option<String>,
+            failed_at: DateTime,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        }
+
+        #[derive(Serialize, Deserialize)]
+        pub(super) struct PushError {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            code: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            message: Option<String>,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        }
+
+        #[derive(Serialize, Deserialize)]
+        pub(super) struct PushResult {
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            success: Option<bool>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            message: Option<String>,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        }
+
+        #[derive(Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub(super) struct DeviceEvent {
+            device_id: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            device_type: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            vendor: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            user_id: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            timestamp: Option<DateTime>,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        }
+
+        #[derive(Serialize, Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        pub(super) struct DeviceDisconnected {
+            device_id: String,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            device_type: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            vendor: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            user_id: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            reason: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            reconnection_url: Option<String>,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            timestamp: Option<DateTime>,
+            #[serde(flatten)]
+            extra: Map<String, Value>,
+        }
+    }
+
+    /// Both parse `json` alike: the same value, or both an error.
+    fn agree<New, Old>(json: &str)
+    where
+        New: DeserializeOwned + Serialize,
+        Old: DeserializeOwned + Serialize,
+    {
+        let new = serde_json::from_str::<New>(json).map(|v| serde_json::to_value(v).unwrap());
+        let old = serde_json::from_str::<Old>(json).map(|v| serde_json::to_value(v).unwrap());
+        match (&new, &old) {
+            (Ok(new), Ok(old)) => assert_eq!(new, old, "{json}"),
+            (Err(_), Err(_)) => {}
+            _ => panic!("{json}: one-pass {new:?}, derived {old:?}"),
+        }
+    }
+
+    fn agree_all(json: &str) {
+        agree::<PushCompleted, derived::PushCompleted>(json);
+        agree::<PushFailed, derived::PushFailed>(json);
+        agree::<PushError, derived::PushError>(json);
+        agree::<PushResult, derived::PushResult>(json);
+        agree::<DeviceEvent, derived::DeviceEvent>(json);
+        agree::<DeviceDisconnected, derived::DeviceDisconnected>(json);
+    }
+
+    const KEYS: &[&str] = &[
+        "actionId",
+        "deviceId",
+        "deviceType",
+        "actionType",
+        "command",
+        "parameters",
+        "result",
+        "completedAt",
+        "failedAt",
+        "error",
+        "errorCode",
+        "errorMessage",
+        "code",
+        "message",
+        "success",
+        "vendor",
+        "userId",
+        "timestamp",
+        "reason",
+        "reconnectionUrl",
+        "other",
+        "a\\u0063tionId",
+        "",
+    ];
+
+    const VALUES: &[&str] = &[
+        r#""text""#,
+        r#""esc\"aped\u00e9""#,
+        r#""2026-05-08T22:00:05.000Z""#,
+        r#""not a time""#,
+        "null",
+        "true",
+        "12",
+        "-1.5e3",
+        "[1,\"x\",null]",
+        r#"{"success":false,"message":"m","connectorError":{"status":409}}"#,
+        r#"{"code":"C","message":"m","extra":[1]}"#,
+        "{}",
+    ];
+
+    fn object(entries: &[(usize, usize)]) -> String {
+        let fields: Vec<String> = entries
+            .iter()
+            .map(|&(k, v)| format!("\"{}\":{}", KEYS[k], VALUES[v]))
+            .collect();
+        format!("{{{}}}", fields.join(","))
+    }
+
+    #[test]
+    fn payloads_agree_with_the_derive_on_documented_shapes() {
+        for json in [
+            r#"{"actionId":"a","deviceId":"d","result":{"success":true,"message":"ok","x":1},"completedAt":"2026-05-08T22:00:05.000Z","note":"n"}"#,
+            r#"{"actionId":"a","deviceId":"d","errorCode":"E","errorMessage":"m","failedAt":"2026-05-08T22:04:10Z"}"#,
+            r#"{"actionId":"a","deviceId":"d","error":{"code":"E","message":"m"},"failedAt":"2026-05-08T22:04:10Z"}"#,
+            r#"{"deviceId":"d","vendor":"tesla","timestamp":"2026-05-08T22:04:10Z","reason":"user_revoked"}"#,
+            r#"{"actionId":"a","actionId":"b","deviceId":"d","completedAt":"2026-05-08T22:00:05Z"}"#,
+            r#"{"other":1,"other":2,"deviceId":"d"}"#,
+            r#"{"deviceId":null}"#,
+            r#"{"deviceId":"d","vendor":null}"#,
+            r#"["d"]"#,
+            r#""d""#,
+            "{}",
+        ] {
+            agree_all(json);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn payloads_agree_with_the_derive(
+            entries in proptest::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..12)
+        ) {
+            agree_all(&object(&entries));
+        }
+    }
 }

@@ -14,23 +14,35 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
 
 use crate::error::ParseError;
 
+mod envelope;
+
+use envelope::{Envelope, Seen, Top};
+
 /// The `webhook-id` of a request: the message id, stable across retries of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WebhookId(String);
+pub struct WebhookId(Arc<str>);
 
 impl WebhookId {
     /// Only the verifier makes ids, from a header it has checked.
     pub(crate) fn new_unchecked(id: &str) -> Self {
-        Self(id.to_owned())
+        Self(Arc::from(id))
     }
 
     /// The id as text.
     #[must_use]
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id, shared (no copy).
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    pub(crate) fn shared(&self) -> &Arc<str> {
         &self.0
     }
 }
@@ -88,10 +100,37 @@ impl fmt::Display for Timestamp {
 pub struct Event<T> {
     id: WebhookId,
     timestamp: Timestamp,
-    event_type: Option<String>,
-    event_id: Option<String>,
+    event_type: Option<Arc<str>>,
+    event_id: Option<Arc<str>>,
     payload: T,
-    raw: Vec<u8>,
+    raw: RawBody,
+}
+
+/// The body as received: a copy, or (from the web framework integrations) the request's own
+/// buffer, shared.
+#[derive(Clone)]
+enum RawBody {
+    Owned(Box<[u8]>),
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    Shared(bytes::Bytes),
+}
+
+impl std::ops::Deref for RawBody {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Self::Owned(bytes) => bytes,
+            #[cfg(any(feature = "axum", feature = "actix"))]
+            Self::Shared(bytes) => bytes,
+        }
+    }
+}
+
+impl fmt::Debug for RawBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        <[u8] as fmt::Debug>::fmt(self, f)
+    }
 }
 
 impl<T: DeserializeOwned> Event<T> {
@@ -100,19 +139,65 @@ impl<T: DeserializeOwned> Event<T> {
         timestamp: Timestamp,
         body: &[u8],
     ) -> Result<Self, ParseError> {
-        let payload: T =
-            serde_json::from_slice(body).map_err(|error| ParseError::from_json(error, body))?;
-        // The body is valid JSON by now; a body that is not an object has no envelope.
-        let envelope: Envelope = serde_json::from_slice(body).unwrap_or_default();
-        Ok(Self {
+        let (payload, envelope) = parse(body)?;
+        Ok(Self::new(
+            id,
+            timestamp,
+            payload,
+            envelope,
+            RawBody::Owned(body.into()),
+        ))
+    }
+
+    /// [`from_verified`](Self::from_verified) keeping the request's buffer instead of a copy.
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    pub(crate) fn from_verified_shared(
+        id: &str,
+        timestamp: Timestamp,
+        body: &bytes::Bytes,
+    ) -> Result<Self, ParseError> {
+        let (payload, envelope) = parse(body)?;
+        Ok(Self::new(
+            WebhookId::new_unchecked(id),
+            timestamp,
+            payload,
+            envelope,
+            RawBody::Shared(body.clone()),
+        ))
+    }
+
+    fn new(
+        id: WebhookId,
+        timestamp: Timestamp,
+        payload: T,
+        envelope: Envelope,
+        raw: RawBody,
+    ) -> Self {
+        Self {
             id,
             timestamp,
             event_type: envelope.event_type,
             event_id: envelope.event_id,
             payload,
-            raw: body.to_vec(),
-        })
+            raw,
+        }
     }
+}
+
+/// Parses the body as `T` and reads its envelope fields, in one pass when it can.
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Envelope), ParseError> {
+    let mut seen = Seen::default();
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let payload = T::deserialize(Top {
+        inner: &mut deserializer,
+        seen: &mut seen,
+    })
+    .and_then(|payload| deserializer.end().map(|()| payload))
+    .map_err(|error| ParseError::from_json(error, body))?;
+    // The body is valid JSON by now; when the payload's parse did not show the envelope for
+    // sure, it is read on its own.
+    let envelope = seen.envelope().unwrap_or_else(|| Envelope::read(body));
+    Ok((payload, envelope))
 }
 
 impl<T> Event<T> {
@@ -165,92 +250,17 @@ impl<T> Event<T> {
     pub fn raw_body(&self) -> &[u8] {
         &self.raw
     }
-}
 
-/// The envelope fields every shape may carry; everything else is skipped without allocating.
-#[derive(Default)]
-struct Envelope {
-    event_type: Option<String>,
-    event_id: Option<String>,
-}
-
-impl<'de> serde::Deserialize<'de> for Envelope {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(EnvelopeVisitor)
-    }
-}
-
-struct EnvelopeVisitor;
-
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Envelope;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+    /// The event type, shared (no copy).
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    pub(crate) fn shared_event_type(&self) -> Option<&Arc<str>> {
+        self.event_type.as_ref()
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-        let mut declared_type = None;
-        let mut event = None;
-        let mut event_id = None;
-        while let Some(key) = map.next_key::<EnvelopeKey>()? {
-            // A repeated key: the last one wins, as in a parsed payload.
-            match key {
-                EnvelopeKey::Type => declared_type = text(map.next_value()?),
-                EnvelopeKey::Event => event = text(map.next_value()?),
-                EnvelopeKey::EventId => event_id = text(map.next_value()?),
-                EnvelopeKey::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(Envelope {
-            // `type` is the Standard Webhooks name and wins over the Amps `event`.
-            event_type: declared_type.or(event),
-            // An empty id would make every such event a duplicate of the first: it is no id.
-            event_id: event_id.filter(|id: &String| !id.is_empty()),
-        })
-    }
-}
-
-/// The envelope's field names, read without allocating.
-enum EnvelopeKey {
-    Type,
-    Event,
-    EventId,
-    Other,
-}
-
-impl<'de> serde::Deserialize<'de> for EnvelopeKey {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_identifier(EnvelopeKeyVisitor)
-    }
-}
-
-struct EnvelopeKeyVisitor;
-
-impl Visitor<'_> for EnvelopeKeyVisitor {
-    type Value = EnvelopeKey;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a field name")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<EnvelopeKey, E> {
-        Ok(match key {
-            "type" => EnvelopeKey::Type,
-            "event" => EnvelopeKey::Event,
-            "eventId" => EnvelopeKey::EventId,
-            _ => EnvelopeKey::Other,
-        })
-    }
-}
-
-/// The value when it is a string; a field of another type is not an envelope field.
-fn text(value: serde_json::Value) -> Option<String> {
-    match value {
-        serde_json::Value::String(text) => Some(text),
-        _ => None,
+    /// The idempotency key, shared (no copy).
+    #[cfg(any(feature = "axum", feature = "actix"))]
+    pub(crate) fn shared_idempotency_key(&self) -> &Arc<str> {
+        self.event_id.as_ref().unwrap_or(self.id.shared())
     }
 }
 

@@ -295,37 +295,35 @@ where
         Box::pin(async move {
             let limit = gate.verifier.max_body_bytes();
             let payload = req.take_payload();
-            let checked = match read_payload(req.headers(), payload, limit).await {
-                Ok(body) => super::check::<T, _>(&gate.verifier, req.headers(), &body)
-                    .map(|event| (event, body)),
-                Err(rejection) => Err(rejection),
-            };
-            let (event, body) = match checked {
-                Ok(checked) => checked,
+            let body = match read_payload(req.headers(), payload, limit).await {
+                Ok(body) => body,
                 Err(rejection) => {
                     let early = Early::rejected(req.headers(), &rejection);
                     return Ok(early_response(req, early));
                 }
             };
-            let delivery = Delivery::of_event(&event, Outcome::Processed, 200);
+            let (prechecked, mut delivery) = match gate.prepare::<T, _>(req.headers(), &body) {
+                Ok(prepared) => prepared,
+                Err(early) => return Ok(early_response(req, early)),
+            };
             let guard = match gate.claim(&delivery).await {
                 Ok(guard) => guard,
                 Err(early) => return Ok(early_response(req, early)),
             };
-            req.extensions_mut().insert(Prechecked::new(event));
+            req.extensions_mut().insert(prechecked);
             // The body stays readable for a handler that wants it (or parses another `T`).
             req.set_payload(Payload::from(body));
             // A panic or a cancellation from here drops the guard, which releases the claim.
             match service.call(req).await {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
-                    let delivery = super::settle(guard, delivery, status).await;
+                    super::settle(guard, &mut delivery, status).await;
                     response.response_mut().extensions_mut().insert(delivery);
                     Ok(response.map_into_left_body())
                 }
                 Err(error) => {
                     let status = error.as_response_error().status_code().as_u16();
-                    let _ = super::settle(guard, delivery, status).await;
+                    super::settle(guard, &mut delivery, status).await;
                     Err(error)
                 }
             }

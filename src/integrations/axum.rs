@@ -114,7 +114,11 @@ async fn read_body(
     super::declared_too_large(headers, limit)?;
     let mut body = body;
     let mut buffer = super::BodyBuffer::default();
-    while let Some(frame) = body.frame().await {
+    // A body that knows it has ended (its `Content-Length` all read) is not polled again: that
+    // poll would wait for the connection to close the body's channel.
+    while !axum::body::HttpBody::is_end_stream(&body)
+        && let Some(frame) = body.frame().await
+    {
         let frame = frame.map_err(|error| WebhookRejection::BodyRead(Box::new(error)))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
@@ -269,27 +273,26 @@ where
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
         let gate = Arc::clone(&self.gate);
+        // Split here, not in the future: a captured request would take room in it for good
+        // beside its parts. The future is allocated for every request, and kept small.
+        let (mut parts, body) = req.into_parts();
         Box::pin(async move {
-            let (mut parts, body) = req.into_parts();
             let limit = gate.verifier.max_body_bytes();
-            let checked = match read_body(&parts.headers, body, limit).await {
-                Ok(bytes) => {
-                    super::check::<T, _>(&gate.verifier, &parts.headers, &bytes).map(|e| (e, bytes))
-                }
-                Err(rejection) => Err(rejection),
-            };
-            let (event, bytes) = match checked {
-                Ok(checked) => checked,
+            let bytes = match read_body(&parts.headers, body, limit).await {
+                Ok(bytes) => bytes,
                 Err(rejection) => {
                     return Ok(early_response(Early::rejected(&parts.headers, &rejection)));
                 }
             };
-            let delivery = Delivery::of_event(&event, Outcome::Processed, 200);
+            let (prechecked, mut delivery) = match gate.prepare::<T, _>(&parts.headers, &bytes) {
+                Ok(prepared) => prepared,
+                Err(early) => return Ok(early_response(early)),
+            };
             let guard = match gate.claim(&delivery).await {
                 Ok(guard) => guard,
                 Err(early) => return Ok(early_response(early)),
             };
-            parts.extensions.insert(Prechecked::new(event));
+            parts.extensions.insert(prechecked);
             // The body stays readable for a handler that wants it (or parses another `T`).
             let req = Request::from_parts(parts, Body::from(bytes));
             // A panic or a cancellation from here drops the guard, which releases the claim.
@@ -297,7 +300,7 @@ where
                 Ok(response) => response.into_response(),
                 Err(never) => match never {},
             };
-            let delivery = super::settle(guard, delivery, response.status().as_u16()).await;
+            super::settle(guard, &mut delivery, response.status().as_u16()).await;
             response.extensions_mut().insert(delivery);
             Ok(response)
         })

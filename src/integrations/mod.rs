@@ -232,9 +232,10 @@ impl fmt::Display for Outcome {
 /// middleware.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
-    id: Option<String>,
-    event_type: Option<String>,
-    key: Option<String>,
+    // Shared with the event they come from: recording a delivery copies no string.
+    id: Option<Arc<str>>,
+    event_type: Option<Arc<str>>,
+    key: Option<Arc<str>>,
     outcome: Outcome,
     status: u16,
     reason: Option<String>,
@@ -280,7 +281,7 @@ impl Delivery {
 
     pub(crate) fn rejected<H: Headers + ?Sized>(headers: &H, rejection: &WebhookRejection) -> Self {
         Self {
-            id: header_id(headers),
+            id: header_id(headers).map(Arc::from),
             event_type: None,
             key: None,
             outcome: Outcome::Rejected,
@@ -291,9 +292,9 @@ impl Delivery {
 
     pub(crate) fn of_event<T>(event: &Event<T>, outcome: Outcome, status: u16) -> Self {
         Self {
-            id: Some(event.id().as_str().to_owned()),
-            event_type: event.event_type().map(str::to_owned),
-            key: Some(event.idempotency_key().to_owned()),
+            id: Some(Arc::clone(event.id().shared())),
+            event_type: event.shared_event_type().cloned(),
+            key: Some(Arc::clone(event.shared_idempotency_key())),
             outcome,
             status,
             reason: None,
@@ -402,14 +403,18 @@ pub(crate) fn declared_too_large<H: Headers + ?Sized>(
     Ok(())
 }
 
-/// Verifies and parses a body read in full.
+/// Verifies and parses a body read in full; the event keeps `body` itself, not a copy.
 pub(crate) fn check<T: DeserializeOwned, H: Headers + ?Sized>(
     verifier: &Verifier,
     headers: &H,
-    body: &[u8],
+    body: &bytes::Bytes,
 ) -> Result<Event<T>, WebhookRejection> {
     let verified = verifier.verify(headers, body)?;
-    Ok(verified.parse::<T>()?)
+    Ok(Event::from_verified_shared(
+        verified.id(),
+        verified.timestamp(),
+        body,
+    )?)
 }
 
 /// An event verified by the middleware, handed to the extractor through the request's
@@ -470,6 +475,25 @@ fn retry_after_secs(after: Duration) -> u64 {
 }
 
 impl Gate {
+    /// Verifies and parses a body read in full: the event, already on the heap (so that the
+    /// future awaiting the claim does not carry it), and the record of its delivery; or the
+    /// answer to give instead.
+    // The answer is built where the request is refused; returned at once, never stored.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn prepare<T: DeserializeOwned, H: Headers + ?Sized>(
+        &self,
+        headers: &H,
+        body: &bytes::Bytes,
+    ) -> Result<(Prechecked<T>, Delivery), Early> {
+        match check::<T, _>(&self.verifier, headers, body) {
+            Ok(event) => {
+                let delivery = Delivery::of_event(&event, Outcome::Processed, 200);
+                Ok((Prechecked::new(event), delivery))
+            }
+            Err(rejection) => Err(Early::rejected(headers, &rejection)),
+        }
+    }
+
     /// Claims the event described by `base` (from [`Delivery::of_event`]): the guard to run the
     /// handler under, or the answer to give instead.
     pub(crate) async fn claim(&self, base: &Delivery) -> Result<ClaimGuard, Early> {
@@ -513,10 +537,12 @@ impl Gate {
     }
 }
 
-/// Completes the claim when the handler answered 2xx, releases it otherwise; the record of
-/// the delivery.
-pub(crate) async fn settle(guard: ClaimGuard, event_delivery: Delivery, status: u16) -> Delivery {
-    let mut delivery = event_delivery;
+/// Completes the claim when the handler answered 2xx, releases it otherwise; `delivery`
+/// becomes the record of what happened.
+///
+/// Only the claim is awaited (the delivery is updated after), so that the request's future
+/// holds one copy of the delivery.
+pub(crate) async fn settle(guard: ClaimGuard, delivery: &mut Delivery, status: u16) {
     delivery.status = status;
     if (200..300).contains(&status) {
         // A failed completion is logged by the guard; the handler's success is still the
@@ -534,7 +560,6 @@ pub(crate) async fn settle(guard: ClaimGuard, event_delivery: Delivery, status: 
         delivery.outcome = Outcome::Failed;
         delivery.reason = Some(format!("the handler answered {status}"));
     }
-    delivery
 }
 
 #[cfg(test)]
@@ -552,7 +577,12 @@ mod tests {
         let signed = crate::Signer::new(secret)
             .sign("msg_1", 1_700_000_000, body)
             .unwrap();
-        check::<T, _>(&verifier, &signed.webhook_headers(), body).unwrap_err()
+        check::<T, _>(
+            &verifier,
+            &signed.webhook_headers(),
+            &bytes::Bytes::copy_from_slice(body),
+        )
+        .unwrap_err()
     }
 
     fn all_rejections() -> Vec<(WebhookRejection, u16, &'static str)> {
