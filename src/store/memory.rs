@@ -1,12 +1,14 @@
-//! The in-memory store: a bounded LRU of claims and completion records per shard, expiring by
-//! the injected [`Clock`], for one process.
+//! The in-memory store: per shard, a bounded table of claims and completion records with a
+//! ring of their fingerprints in claim order for eviction, expiring by the injected [`Clock`],
+//! for one process.
 
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lru::LruCache;
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use super::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError, store_event};
 use crate::{Clock, SystemClock};
@@ -17,13 +19,16 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 /// An idempotency store in this process's memory: fast, and enough for one instance; use a
 /// shared store (Redis) when several instances receive the same endpoint's webhooks.
 ///
-/// Records live in shards, each an LRU of bounded capacity behind its own mutex, so that
-/// threads working on different keys rarely wait on one another. Leases and retentions expire
-/// by the injected [`Clock`] (a [`MockClock`](crate::MockClock) in tests). When a shard is
-/// full, room is made by dropping an expired record, else the least recently used completed
-/// record ([`evictions`](Self::evictions) counts these: each one forgets a completion before
-/// its retention ended); a live in-flight claim is never dropped, so a shard full of them
-/// refuses new claims with [`StoreError::CapacityExhausted`] (fail closed).
+/// Records live in shards, each a table of bounded capacity behind its own mutex (on cache
+/// lines of its own), so that threads working on different keys rarely wait on one another.
+/// Leases and retentions expire by the injected [`Clock`] (a [`MockClock`](crate::MockClock)
+/// in tests). When a shard is full, room is made by dropping the oldest record that is
+/// expired or completed, oldest in the order of claims (first in, first out: a duplicate
+/// check does not move a record up, which keeps every operation on sequential memory);
+/// [`evictions`](Self::evictions) counts the completions dropped before their retention ended.
+/// A live in-flight claim is never dropped: it is passed over (and moves to the back of the
+/// order), so a shard full of live claims refuses new claims with
+/// [`StoreError::CapacityExhausted`] (fail closed).
 ///
 /// Not moka: its admission policy refuses fresh keys when full, so a replay could pass.
 ///
@@ -44,15 +49,21 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 /// ```
 #[derive(Debug)]
 pub struct MemoryStore {
-    shards: Box<[Mutex<Shard>]>,
-    /// Two independently seeded SipHash keys: a key is held as its 128-bit fingerprint, so a
-    /// record costs no allocation of its own and two keys collide with odds of about 2^-128
-    /// per pair, far below any other failure.
-    fingerprint_high: RandomState,
-    fingerprint_low: RandomState,
+    shards: Box<[PaddedShard]>,
+    /// A randomly seeded SipHash-1-3 key: a key is held as its 128-bit fingerprint, so a record
+    /// costs no allocation of its own and two keys collide with odds of about 2^-128 per pair,
+    /// far below any other failure. One 128-bit hash per operation.
+    fingerprint_keys: (u64, u64),
     clock: Arc<dyn Clock>,
     shard_capacity: usize,
 }
+
+/// A shard's mutex alone on its cache lines (128 bytes: the adjacent-line prefetcher pairs
+/// 64-byte lines), so that threads locking neighbouring shards do not bounce a line between
+/// their cores.
+#[derive(Debug)]
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
 
 /// A fingerprint is already uniformly random: the map uses its low 64 bits as the hash.
 #[derive(Debug, Default)]
@@ -79,29 +90,59 @@ impl Hasher for FingerprintHasher {
     }
 }
 
-type Records = LruCache<u128, Record, BuildHasherDefault<FingerprintHasher>>;
+type Records = HashMap<u128, Record, BuildHasherDefault<FingerprintHasher>>;
 
 #[derive(Debug)]
 struct Shard {
     records: Records,
-    /// Tokens are this shard's index (high half) and a per-shard counter (low half): unique in
-    /// the store without a shared atomic for threads to contend on.
-    next_token: u64,
+    /// Fingerprints in the order records were claimed, each with the stamp of its record: the
+    /// order of eviction. An entry whose record is gone or bears another stamp (released, or
+    /// claimed again after it expired) is stale, and skipped.
+    order: VecDeque<Entry>,
+    capacity: usize,
+    /// Stamps, and the tokens made of them, are this shard's index (a token's high half) and a
+    /// per-shard counter (its low half): unique in the store without a shared atomic for
+    /// threads to contend on.
+    next_stamp: u64,
     /// Live completions dropped to make room.
     evictions: u64,
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Record {
-    InFlight { token: ClaimToken, until: u64 },
-    Completed { until: u64 },
+struct Entry {
+    fingerprint: u128,
+    stamp: u64,
+}
+
+/// A claim (in flight) or a completion record, 16 bytes: when it expires, and its stamp
+/// shifted left by one with the low bit set while in flight.
+#[derive(Debug, Clone, Copy)]
+struct Record {
+    until: u64,
+    tag: u64,
 }
 
 impl Record {
-    fn until(self) -> u64 {
-        match self {
-            Self::InFlight { until, .. } | Self::Completed { until } => until,
+    fn in_flight(stamp: u64, until: u64) -> Self {
+        Self {
+            until,
+            tag: (stamp << 1) | 1,
         }
+    }
+
+    fn completed(stamp: u64, until: u64) -> Self {
+        Self {
+            until,
+            tag: stamp << 1,
+        }
+    }
+
+    fn stamp(self) -> u64 {
+        self.tag >> 1
+    }
+
+    fn is_in_flight(self) -> bool {
+        self.tag & 1 == 1
     }
 }
 
@@ -157,20 +198,27 @@ impl MemoryStoreBuilder {
             })
             .clamp(1, self.capacity.max(1));
         let shard_capacity = self.capacity.div_ceil(shard_count).max(1);
-        let per_shard = NonZeroUsize::new(shard_capacity).unwrap_or(NonZeroUsize::MIN);
         let shards = (0..shard_count)
             .map(|_| {
-                Mutex::new(Shard {
-                    records: LruCache::with_hasher(per_shard, BuildHasherDefault::default()),
-                    next_token: 0,
+                PaddedShard(Mutex::new(Shard {
+                    records: HashMap::with_capacity_and_hasher(
+                        shard_capacity,
+                        BuildHasherDefault::default(),
+                    ),
+                    order: VecDeque::with_capacity(shard_capacity),
+                    capacity: shard_capacity,
+                    next_stamp: 0,
                     evictions: 0,
-                })
+                }))
             })
             .collect();
+        // Seeded from the operating system's randomness, as the standard library's maps are.
+        let seed = ClaimToken::random().as_u128();
+        #[allow(clippy::cast_possible_truncation)]
+        let fingerprint_keys = ((seed >> 64) as u64, seed as u64);
         MemoryStore {
             shards,
-            fingerprint_high: RandomState::new(),
-            fingerprint_low: RandomState::new(),
+            fingerprint_keys,
             clock: self.clock,
             shard_capacity,
         }
@@ -249,11 +297,15 @@ impl MemoryStore {
 
     /// The key's fingerprint, its shard's index and the shard, locked.
     fn shard(&self, key: &str) -> (u128, usize, MutexGuard<'_, Shard>) {
-        let high = self.fingerprint_high.hash_one(key);
-        let fingerprint = (u128::from(high) << 64) | u128::from(self.fingerprint_low.hash_one(key));
-        // Any bits of SipHash are uniform; `as` keeps the low ones on purpose.
+        let (k0, k1) = self.fingerprint_keys;
+        let mut hasher = SipHasher13::new_with_keys(k0, k1);
+        // The key alone is hashed: no prefix or suffix is needed to keep inputs apart.
+        hasher.write(key.as_bytes());
+        let fingerprint = hasher.finish128().as_u128();
+        // The high half picks the shard (multiply and shift: uniform, and no division); the
+        // table hashes by the low half.
         #[allow(clippy::cast_possible_truncation)]
-        let index = (high as usize) % self.shards.len();
+        let index = (((fingerprint >> 64) * self.shards.len() as u128) >> 64) as usize;
         (fingerprint, index, lock(&self.shards[index]))
     }
 
@@ -272,24 +324,30 @@ impl MemoryStore {
         let (fingerprint, index, mut guard) = self.shard(key);
         let shard = &mut *guard;
         if let Some(record) = shard.records.get_mut(&fingerprint) {
-            match *record {
-                Record::InFlight { until: held, .. } if held > now => {
-                    return Ok(Claim::InFlight {
-                        retry_after: Duration::from_nanos(held - now),
-                    });
-                }
-                Record::Completed { until: kept } if kept > now => return Ok(Claim::Completed),
-                _ => {
-                    shard.next_token = shard.next_token.wrapping_add(1);
-                    let token = token_of(index, shard.next_token);
-                    *record = Record::InFlight { token, until };
-                    return Ok(Claim::Acquired(token));
-                }
+            if record.until > now {
+                return Ok(if record.is_in_flight() {
+                    Claim::InFlight {
+                        retry_after: Duration::from_nanos(record.until - now),
+                    }
+                } else {
+                    Claim::Completed
+                });
             }
+            // Expired: a new claim, at the back of the order.
+            let stamp = next_stamp(&mut shard.next_stamp);
+            *record = Record::in_flight(stamp, until);
+            shard.push(fingerprint, stamp);
+            return Ok(Claim::Acquired(token_of(index, stamp)));
         }
-        let token = shard.token(index);
-        self.insert(shard, fingerprint, Record::InFlight { token, until }, now)?;
-        Ok(Claim::Acquired(token))
+        if shard.records.len() >= shard.capacity {
+            self.make_room(shard, now)?;
+        }
+        let stamp = next_stamp(&mut shard.next_stamp);
+        shard
+            .records
+            .insert(fingerprint, Record::in_flight(stamp, until));
+        shard.push(fingerprint, stamp);
+        Ok(Claim::Acquired(token_of(index, stamp)))
     }
 
     /// [`IdempotencyStore::complete`], without a future.
@@ -307,18 +365,32 @@ impl MemoryStore {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let until = now.saturating_add(nanos_of(retention));
-        let (fingerprint, _, mut guard) = self.shard(key);
+        let (fingerprint, index, mut guard) = self.shard(key);
         let shard = &mut *guard;
         if let Some(record) = shard.records.get_mut(&fingerprint) {
-            match *record {
-                Record::InFlight { token: held, .. } if held == token => {}
-                other if other.until() <= now => {}
-                _ => return Err(StoreError::StaleToken),
+            if record.is_in_flight() && token_of(index, record.stamp()) == token {
+                // The claim's own record: completed in place, where the claim put it.
+                *record = Record::completed(record.stamp(), until);
+                return Ok(());
             }
-            *record = Record::Completed { until };
+            if record.until > now {
+                return Err(StoreError::StaleToken);
+            }
+            // A lapsed claim completes over an expired record: a new record, at the back.
+            let stamp = next_stamp(&mut shard.next_stamp);
+            *record = Record::completed(stamp, until);
+            shard.push(fingerprint, stamp);
             return Ok(());
         }
-        self.insert(shard, fingerprint, Record::Completed { until }, now)
+        if shard.records.len() >= shard.capacity {
+            self.make_room(shard, now)?;
+        }
+        let stamp = next_stamp(&mut shard.next_stamp);
+        shard
+            .records
+            .insert(fingerprint, Record::completed(stamp, until));
+        shard.push(fingerprint, stamp);
+        Ok(())
     }
 
     /// [`IdempotencyStore::release`], without a future.
@@ -328,96 +400,88 @@ impl MemoryStore {
     /// [`StoreError::StaleToken`] when the key holds another claim or a completion record.
     pub fn release_now(&self, key: &str, token: ClaimToken) -> Result<(), StoreError> {
         let now = self.now();
-        let (fingerprint, _, mut guard) = self.shard(key);
-        match guard.records.peek(&fingerprint).copied() {
-            None => Ok(()),
-            Some(Record::InFlight { token: held, .. }) if held == token => {
-                guard.records.pop(&fingerprint);
-                Ok(())
-            }
-            Some(other) if other.until() <= now => {
-                guard.records.pop(&fingerprint);
-                Ok(())
-            }
-            Some(_) => Err(StoreError::StaleToken),
-        }
-    }
-
-    /// Inserts a record for an absent key. In a full shard it takes the place of an expired
-    /// record, else of the least recently used completion (reusing its node); never of a live
-    /// claim.
-    fn insert(
-        &self,
-        shard: &mut Shard,
-        fingerprint: u128,
-        record: Record,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        let records = &mut shard.records;
-        if records.len() < records.cap().get() {
-            records.put(fingerprint, record);
+        let (fingerprint, index, mut guard) = self.shard(key);
+        let Some(&record) = guard.records.get(&fingerprint) else {
+            return Ok(());
+        };
+        if (record.is_in_flight() && token_of(index, record.stamp()) == token)
+            || record.until <= now
+        {
+            // Its entry in the order goes stale, skipped when it comes up.
+            guard.records.remove(&fingerprint);
             return Ok(());
         }
-        let evictable = |record: &Record| match *record {
-            Record::Completed { .. } => true,
-            Record::InFlight { until, .. } => until <= now,
-        };
-        let removed = if records
-            .peek_lru()
-            .is_some_and(|(_, oldest)| evictable(oldest))
-        {
-            // `push` on a full cache replaces the least recently used entry in place.
-            records
-                .push(fingerprint, record)
-                .map(|(_, removed)| removed)
-        } else {
-            // The oldest records are live claims: look further for a completion or an expired
-            // record. Bounded by the shard's capacity, and only taken when claims pile up.
-            let victim = records
-                .iter()
-                .rev()
-                .find(|(_, candidate)| evictable(candidate))
-                .map(|(victim, _)| *victim);
-            let removed = victim.and_then(|victim| records.pop(&victim));
-            if removed.is_some() {
-                records.put(fingerprint, record);
-            }
-            removed
-        };
-        match removed {
-            Some(Record::Completed { until }) if until > now => {
-                shard.evictions += 1;
-                Ok(())
-            }
-            Some(_) => Ok(()),
-            None => {
-                store_event!(
-                    error,
-                    shard_capacity = self.shard_capacity,
-                    "memory store shard full of live claims; refusing the claim"
-                );
-                Err(StoreError::CapacityExhausted {
-                    shard_capacity: self.shard_capacity,
-                })
-            }
-        }
+        Err(StoreError::StaleToken)
     }
+
+    /// Drops the oldest record that is expired or completed from a full shard. Live claims
+    /// on the way are passed over to the back of the order; when all are live, refuses.
+    fn make_room(&self, shard: &mut Shard, now: u64) -> Result<(), StoreError> {
+        // Each entry comes up at most once: a shard of live claims is refused after one turn.
+        for _ in 0..shard.order.len() {
+            let Some(entry) = shard.order.pop_front() else {
+                break;
+            };
+            let std::collections::hash_map::Entry::Occupied(held) =
+                shard.records.entry(entry.fingerprint)
+            else {
+                continue;
+            };
+            let record = *held.get();
+            if record.stamp() != entry.stamp {
+                continue;
+            }
+            if record.until > now {
+                if record.is_in_flight() {
+                    shard.order.push_back(entry);
+                    continue;
+                }
+                shard.evictions += 1;
+            }
+            held.remove();
+            return Ok(());
+        }
+        store_event!(
+            error,
+            shard_capacity = self.shard_capacity,
+            "memory store shard full of live claims; refusing the claim"
+        );
+        Err(StoreError::CapacityExhausted {
+            shard_capacity: self.shard_capacity,
+        })
+    }
+}
+
+/// The shard's next stamp. 2^63 of them: the top bit is shifted out of a record's tag
+/// (centuries at 10^9 a second).
+fn next_stamp(counter: &mut u64) -> u64 {
+    *counter = (*counter + 1) & (u64::MAX >> 1);
+    *counter
 }
 
 impl Shard {
-    fn token(&mut self, index: usize) -> ClaimToken {
-        self.next_token = self.next_token.wrapping_add(1);
-        token_of(index, self.next_token)
+    /// Puts a record's entry at the back of the order. Stale entries are swept when they
+    /// reach twice the capacity: then at least half of them go, so a sweep costs O(1) per push.
+    fn push(&mut self, fingerprint: u128, stamp: u64) {
+        if self.order.len() >= self.capacity.saturating_mul(2) {
+            let records = &self.records;
+            self.order.retain(|entry| {
+                records
+                    .get(&entry.fingerprint)
+                    .is_some_and(|record| record.stamp() == entry.stamp)
+            });
+        }
+        self.order.push_back(Entry { fingerprint, stamp });
     }
 }
 
-fn token_of(shard_index: usize, count: u64) -> ClaimToken {
-    ClaimToken::from_u128(((shard_index as u128) << 64) | u128::from(count))
+fn token_of(shard_index: usize, stamp: u64) -> ClaimToken {
+    ClaimToken::from_u128(((shard_index as u128) << 64) | u128::from(stamp))
 }
 
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+fn lock(shard: &PaddedShard) -> MutexGuard<'_, Shard> {
     // No code panics while holding a shard's lock, and every record stays valid if one did.
-    shard.lock().unwrap_or_else(PoisonError::into_inner)
+    shard.0.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl IdempotencyStore for MemoryStore {
