@@ -1,12 +1,14 @@
-//! The in-memory store: a bounded LRU of claims and completion records per shard, expiring by
-//! the injected [`Clock`], for one process.
+//! The in-memory store: per shard, a bounded array of claims and completion records that a
+//! clock hand sweeps in order to make room, and a compact index from key fingerprints to places
+//! in it; leases and retentions expire by the injected [`Clock`]. For one process.
 
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::Hasher;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use lru::LruCache;
+use hashbrown::HashTable;
+use siphasher::sip128::{Hasher128, SipHasher13};
 
 use super::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError, store_event};
 use crate::{Clock, SystemClock};
@@ -17,13 +19,17 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 /// An idempotency store in this process's memory: fast, and enough for one instance; use a
 /// shared store (Redis) when several instances receive the same endpoint's webhooks.
 ///
-/// Records live in shards, each an LRU of bounded capacity behind its own mutex, so that
-/// threads working on different keys rarely wait on one another. Leases and retentions expire
-/// by the injected [`Clock`] (a [`MockClock`](crate::MockClock) in tests). When a shard is
-/// full, room is made by dropping an expired record, else the least recently used completed
-/// record ([`evictions`](Self::evictions) counts these: each one forgets a completion before
-/// its retention ended); a live in-flight claim is never dropped, so a shard full of them
-/// refuses new claims with [`StoreError::CapacityExhausted`] (fail closed).
+/// Records live in shards, each an array of bounded capacity behind its own mutex (on cache
+/// lines of its own), so that threads working on different keys rarely wait on one another.
+/// Leases and retentions expire by the injected [`Clock`] (a [`MockClock`](crate::MockClock)
+/// in tests). When a shard is full, a hand sweeps its records in the order they were placed
+/// (first in, first out; a duplicate check does not move a record, which keeps the sweep on
+/// sequential memory) and drops the first that is expired or completed;
+/// [`evictions`](Self::evictions) counts the completions dropped before their retention ended.
+/// A live in-flight claim is never dropped: the hand passes over it, so a shard full of live
+/// claims refuses new claims with [`StoreError::CapacityExhausted`] (fail closed). A key
+/// claimed again after its record expired keeps that record's place; a new record takes the
+/// place of a released one, if any, before the hand drops anything.
 ///
 /// Not moka: its admission policy refuses fresh keys when full, so a replay could pass.
 ///
@@ -44,64 +50,169 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 /// ```
 #[derive(Debug)]
 pub struct MemoryStore {
-    shards: Box<[Mutex<Shard>]>,
-    /// Two independently seeded SipHash keys: a key is held as its 128-bit fingerprint, so a
-    /// record costs no allocation of its own and two keys collide with odds of about 2^-128
-    /// per pair, far below any other failure.
-    fingerprint_high: RandomState,
-    fingerprint_low: RandomState,
+    shards: Box<[PaddedShard]>,
+    /// A randomly seeded SipHash-1-3 key: a key is held as its 128-bit fingerprint, so a record
+    /// costs no allocation of its own and two keys collide with odds of about 2^-128 per pair,
+    /// far below any other failure. One 128-bit hash per operation.
+    fingerprint_keys: (u64, u64),
     clock: Arc<dyn Clock>,
     shard_capacity: usize,
 }
 
-/// A fingerprint is already uniformly random: the map uses its low 64 bits as the hash.
-#[derive(Debug, Default)]
-struct FingerprintHasher(u64);
-
-impl Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u128` is used by `u128: Hash`; fold anything else to stay correct.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u128(&mut self, value: u128) {
-        // The low half, on purpose: the shard is chosen by the high half.
-        #[allow(clippy::cast_possible_truncation)]
-        {
-            self.0 = value as u64;
-        }
-    }
-}
-
-type Records = LruCache<u128, Record, BuildHasherDefault<FingerprintHasher>>;
+/// A shard's mutex alone on its cache lines (128 bytes: the adjacent-line prefetcher pairs
+/// 64-byte lines), so that threads locking neighbouring shards do not bounce a line between
+/// their cores.
+#[derive(Debug)]
+#[repr(align(128))]
+struct PaddedShard(Mutex<Shard>);
 
 #[derive(Debug)]
 struct Shard {
-    records: Records,
-    /// Tokens are this shard's index (high half) and a per-shard counter (low half): unique in
-    /// the store without a shared atomic for threads to contend on.
-    next_token: u64,
+    /// The records, `capacity` at most, filled in order and then swept by `hand`.
+    slots: Vec<Slot>,
+    /// Each record's place in `slots`, hashed by the low half of its fingerprint: 4 bytes and a
+    /// control byte a bucket, so that the index of a store too large for
+    /// the CPU's caches still fits in them, and a lookup reads only the record it finds.
+    index: HashTable<u32>,
+    /// Places emptied by a release, reused before the hand drops anything.
+    free: Vec<u32>,
+    /// The next place the hand looks at when the shard is full.
+    hand: usize,
+    capacity: usize,
+    /// Stamps, and the tokens made of them, are this shard's index (a token's high half) and a
+    /// per-shard counter (its low half): unique in the store without a shared atomic for
+    /// threads to contend on.
+    next_stamp: u64,
     /// Live completions dropped to make room.
     evictions: u64,
 }
 
+/// A claim or a completion record.
 #[derive(Debug, Clone, Copy)]
-enum Record {
-    InFlight { token: ClaimToken, until: u64 },
-    Completed { until: u64 },
+struct Slot {
+    fingerprint: u128,
+    /// When the lease or the retention ends, in nanoseconds since the Unix epoch.
+    until: u64,
+    /// The claim's stamp while in flight, else [`COMPLETED`].
+    state: u64,
 }
 
-impl Record {
-    fn until(self) -> u64 {
-        match self {
-            Self::InFlight { until, .. } | Self::Completed { until } => until,
+/// The state of a completion record; claims' stamps start at 1.
+const COMPLETED: u64 = 0;
+
+impl Slot {
+    fn is_in_flight(self) -> bool {
+        self.state != COMPLETED
+    }
+
+    /// True when `token` is this record's claim.
+    fn is_claim(self, shard_index: usize, token: ClaimToken) -> bool {
+        self.is_in_flight() && token_of(shard_index, self.state) == token
+    }
+}
+
+/// A fingerprint is already uniformly random: the index hashes by its low half (the shard is
+/// chosen by its high half).
+#[allow(clippy::cast_possible_truncation)]
+fn index_hash(fingerprint: u128) -> u64 {
+    fingerprint as u64
+}
+
+/// Places are `u32` in the index: a shard holds at most this many records.
+const MAX_SHARD_CAPACITY: usize = u32::MAX as usize;
+
+/// What a shard preallocates at most; beyond it, it grows as records come.
+const PREALLOCATED_RECORDS: usize = 1 << 16;
+
+impl Shard {
+    fn new(capacity: usize) -> Self {
+        let preallocated = capacity.min(PREALLOCATED_RECORDS);
+        Self {
+            slots: Vec::with_capacity(preallocated),
+            // Room for a quarter more than the records: a removal seldom leaves a tombstone, so
+            // the table is seldom rehashed.
+            index: HashTable::with_capacity(preallocated + preallocated / 4),
+            free: Vec::new(),
+            hand: 0,
+            capacity,
+            next_stamp: 0,
+            evictions: 0,
         }
+    }
+
+    /// The place of the record for `fingerprint`.
+    fn find(&self, fingerprint: u128) -> Option<usize> {
+        let slots = &self.slots;
+        self.index
+            .find(index_hash(fingerprint), |&place| {
+                slots[place as usize].fingerprint == fingerprint
+            })
+            .map(|&place| place as usize)
+    }
+
+    /// Puts a new record at `place` (from [`Self::place`]) and indexes it.
+    fn put(&mut self, place: usize, slot: Slot) {
+        self.slots[place] = slot;
+        let slots = &self.slots;
+        #[allow(clippy::cast_possible_truncation)]
+        self.index
+            .insert_unique(index_hash(slot.fingerprint), place as u32, |&other| {
+                index_hash(slots[other as usize].fingerprint)
+            });
+    }
+
+    /// Removes the record at `place` from the index (its slot is then unused).
+    fn unindex(&mut self, place: usize) {
+        let fingerprint = self.slots[place].fingerprint;
+        if let Ok(entry) = self
+            .index
+            .find_entry(index_hash(fingerprint), |&other| other as usize == place)
+        {
+            entry.remove();
+        }
+    }
+
+    /// A place for a new record: a released one, else a new one while the shard is not full,
+    /// else the first place from the hand on whose record is expired or completed (dropped,
+    /// and counted in `evictions` if its retention had not ended). `None` when every record
+    /// is a live claim.
+    fn place(&mut self, now: u64) -> Option<usize> {
+        if let Some(place) = self.free.pop() {
+            return Some(place as usize);
+        }
+        if self.slots.len() < self.capacity {
+            self.slots.push(Slot {
+                fingerprint: 0,
+                until: 0,
+                state: COMPLETED,
+            });
+            return Some(self.slots.len() - 1);
+        }
+        // Full, and no place unused: every slot holds an indexed record. Each comes up once.
+        for _ in 0..self.slots.len() {
+            let place = self.hand;
+            self.hand = if place + 1 == self.slots.len() {
+                0
+            } else {
+                place + 1
+            };
+            let slot = self.slots[place];
+            if slot.until > now {
+                if slot.is_in_flight() {
+                    continue;
+                }
+                self.evictions += 1;
+            }
+            self.unindex(place);
+            return Some(place);
+        }
+        None
+    }
+
+    /// The next claim's stamp: never [`COMPLETED`].
+    fn stamp(&mut self) -> u64 {
+        self.next_stamp = self.next_stamp.wrapping_add(1).max(1);
+        self.next_stamp
     }
 }
 
@@ -156,21 +267,20 @@ impl MemoryStoreBuilder {
                     .min(256)
             })
             .clamp(1, self.capacity.max(1));
-        let shard_capacity = self.capacity.div_ceil(shard_count).max(1);
-        let per_shard = NonZeroUsize::new(shard_capacity).unwrap_or(NonZeroUsize::MIN);
+        let shard_capacity = self
+            .capacity
+            .div_ceil(shard_count)
+            .clamp(1, MAX_SHARD_CAPACITY);
         let shards = (0..shard_count)
-            .map(|_| {
-                Mutex::new(Shard {
-                    records: LruCache::with_hasher(per_shard, BuildHasherDefault::default()),
-                    next_token: 0,
-                    evictions: 0,
-                })
-            })
+            .map(|_| PaddedShard(Mutex::new(Shard::new(shard_capacity))))
             .collect();
+        // Seeded from the operating system's randomness, as the standard library's maps are.
+        let seed = ClaimToken::random().as_u128();
+        #[allow(clippy::cast_possible_truncation)]
+        let fingerprint_keys = ((seed >> 64) as u64, seed as u64);
         MemoryStore {
             shards,
-            fingerprint_high: RandomState::new(),
-            fingerprint_low: RandomState::new(),
+            fingerprint_keys,
             clock: self.clock,
             shard_capacity,
         }
@@ -225,7 +335,7 @@ impl MemoryStore {
     pub fn len(&self) -> usize {
         self.shards
             .iter()
-            .map(|shard| lock(shard).records.len())
+            .map(|shard| lock(shard).index.len())
             .sum()
     }
 
@@ -249,11 +359,15 @@ impl MemoryStore {
 
     /// The key's fingerprint, its shard's index and the shard, locked.
     fn shard(&self, key: &str) -> (u128, usize, MutexGuard<'_, Shard>) {
-        let high = self.fingerprint_high.hash_one(key);
-        let fingerprint = (u128::from(high) << 64) | u128::from(self.fingerprint_low.hash_one(key));
-        // Any bits of SipHash are uniform; `as` keeps the low ones on purpose.
+        let (k0, k1) = self.fingerprint_keys;
+        let mut hasher = SipHasher13::new_with_keys(k0, k1);
+        // The key alone is hashed: no prefix or suffix is needed to keep inputs apart.
+        hasher.write(key.as_bytes());
+        let fingerprint = hasher.finish128().as_u128();
+        // The high half picks the shard (multiply and shift: uniform, and no division); the
+        // table hashes by the low half.
         #[allow(clippy::cast_possible_truncation)]
-        let index = (high as usize) % self.shards.len();
+        let index = (((fingerprint >> 64) * self.shards.len() as u128) >> 64) as usize;
         (fingerprint, index, lock(&self.shards[index]))
     }
 
@@ -271,25 +385,37 @@ impl MemoryStore {
         let until = now.saturating_add(nanos_of(lease));
         let (fingerprint, index, mut guard) = self.shard(key);
         let shard = &mut *guard;
-        if let Some(record) = shard.records.get_mut(&fingerprint) {
-            match *record {
-                Record::InFlight { until: held, .. } if held > now => {
-                    return Ok(Claim::InFlight {
-                        retry_after: Duration::from_nanos(held - now),
-                    });
-                }
-                Record::Completed { until: kept } if kept > now => return Ok(Claim::Completed),
-                _ => {
-                    shard.next_token = shard.next_token.wrapping_add(1);
-                    let token = token_of(index, shard.next_token);
-                    *record = Record::InFlight { token, until };
-                    return Ok(Claim::Acquired(token));
-                }
+        if let Some(place) = shard.find(fingerprint) {
+            let held = shard.slots[place];
+            if held.until > now {
+                return Ok(if held.is_in_flight() {
+                    Claim::InFlight {
+                        retry_after: Duration::from_nanos(held.until - now),
+                    }
+                } else {
+                    Claim::Completed
+                });
             }
+            // Expired: a new claim in the record's place.
+            let stamp = shard.stamp();
+            shard.slots[place] = Slot {
+                fingerprint,
+                until,
+                state: stamp,
+            };
+            return Ok(Claim::Acquired(token_of(index, stamp)));
         }
-        let token = shard.token(index);
-        self.insert(shard, fingerprint, Record::InFlight { token, until }, now)?;
-        Ok(Claim::Acquired(token))
+        let place = self.place(shard, now)?;
+        let stamp = shard.stamp();
+        shard.put(
+            place,
+            Slot {
+                fingerprint,
+                until,
+                state: stamp,
+            },
+        );
+        Ok(Claim::Acquired(token_of(index, stamp)))
     }
 
     /// [`IdempotencyStore::complete`], without a future.
@@ -307,18 +433,25 @@ impl MemoryStore {
     ) -> Result<(), StoreError> {
         let now = self.now();
         let until = now.saturating_add(nanos_of(retention));
-        let (fingerprint, _, mut guard) = self.shard(key);
+        let (fingerprint, index, mut guard) = self.shard(key);
         let shard = &mut *guard;
-        if let Some(record) = shard.records.get_mut(&fingerprint) {
-            match *record {
-                Record::InFlight { token: held, .. } if held == token => {}
-                other if other.until() <= now => {}
-                _ => return Err(StoreError::StaleToken),
+        let completed = Slot {
+            fingerprint,
+            until,
+            state: COMPLETED,
+        };
+        if let Some(place) = shard.find(fingerprint) {
+            let held = shard.slots[place];
+            // The claim's own record, or an expired one that a lapsed claim completes over.
+            if !held.is_claim(index, token) && held.until > now {
+                return Err(StoreError::StaleToken);
             }
-            *record = Record::Completed { until };
+            shard.slots[place] = completed;
             return Ok(());
         }
-        self.insert(shard, fingerprint, Record::Completed { until }, now)
+        let place = self.place(shard, now)?;
+        shard.put(place, completed);
+        Ok(())
     }
 
     /// [`IdempotencyStore::release`], without a future.
@@ -328,96 +461,43 @@ impl MemoryStore {
     /// [`StoreError::StaleToken`] when the key holds another claim or a completion record.
     pub fn release_now(&self, key: &str, token: ClaimToken) -> Result<(), StoreError> {
         let now = self.now();
-        let (fingerprint, _, mut guard) = self.shard(key);
-        match guard.records.peek(&fingerprint).copied() {
-            None => Ok(()),
-            Some(Record::InFlight { token: held, .. }) if held == token => {
-                guard.records.pop(&fingerprint);
-                Ok(())
-            }
-            Some(other) if other.until() <= now => {
-                guard.records.pop(&fingerprint);
-                Ok(())
-            }
-            Some(_) => Err(StoreError::StaleToken),
-        }
-    }
-
-    /// Inserts a record for an absent key. In a full shard it takes the place of an expired
-    /// record, else of the least recently used completion (reusing its node); never of a live
-    /// claim.
-    fn insert(
-        &self,
-        shard: &mut Shard,
-        fingerprint: u128,
-        record: Record,
-        now: u64,
-    ) -> Result<(), StoreError> {
-        let records = &mut shard.records;
-        if records.len() < records.cap().get() {
-            records.put(fingerprint, record);
+        let (fingerprint, index, mut guard) = self.shard(key);
+        let shard = &mut *guard;
+        let Some(place) = shard.find(fingerprint) else {
             return Ok(());
-        }
-        let evictable = |record: &Record| match *record {
-            Record::Completed { .. } => true,
-            Record::InFlight { until, .. } => until <= now,
         };
-        let removed = if records
-            .peek_lru()
-            .is_some_and(|(_, oldest)| evictable(oldest))
-        {
-            // `push` on a full cache replaces the least recently used entry in place.
-            records
-                .push(fingerprint, record)
-                .map(|(_, removed)| removed)
-        } else {
-            // The oldest records are live claims: look further for a completion or an expired
-            // record. Bounded by the shard's capacity, and only taken when claims pile up.
-            let victim = records
-                .iter()
-                .rev()
-                .find(|(_, candidate)| evictable(candidate))
-                .map(|(victim, _)| *victim);
-            let removed = victim.and_then(|victim| records.pop(&victim));
-            if removed.is_some() {
-                records.put(fingerprint, record);
-            }
-            removed
-        };
-        match removed {
-            Some(Record::Completed { until }) if until > now => {
-                shard.evictions += 1;
-                Ok(())
-            }
-            Some(_) => Ok(()),
-            None => {
-                store_event!(
-                    error,
-                    shard_capacity = self.shard_capacity,
-                    "memory store shard full of live claims; refusing the claim"
-                );
-                Err(StoreError::CapacityExhausted {
-                    shard_capacity: self.shard_capacity,
-                })
-            }
+        let held = shard.slots[place];
+        if !held.is_claim(index, token) && held.until > now {
+            return Err(StoreError::StaleToken);
         }
+        shard.unindex(place);
+        #[allow(clippy::cast_possible_truncation)]
+        shard.free.push(place as u32);
+        Ok(())
+    }
+
+    /// [`Shard::place`], refusing (fail closed) when the shard is full of live claims.
+    fn place(&self, shard: &mut Shard, now: u64) -> Result<usize, StoreError> {
+        shard.place(now).ok_or_else(|| {
+            store_event!(
+                error,
+                shard_capacity = self.shard_capacity,
+                "memory store shard full of live claims; refusing the claim"
+            );
+            StoreError::CapacityExhausted {
+                shard_capacity: self.shard_capacity,
+            }
+        })
     }
 }
 
-impl Shard {
-    fn token(&mut self, index: usize) -> ClaimToken {
-        self.next_token = self.next_token.wrapping_add(1);
-        token_of(index, self.next_token)
-    }
+fn token_of(shard_index: usize, stamp: u64) -> ClaimToken {
+    ClaimToken::from_u128(((shard_index as u128) << 64) | u128::from(stamp))
 }
 
-fn token_of(shard_index: usize, count: u64) -> ClaimToken {
-    ClaimToken::from_u128(((shard_index as u128) << 64) | u128::from(count))
-}
-
-fn lock(shard: &Mutex<Shard>) -> MutexGuard<'_, Shard> {
+fn lock(shard: &PaddedShard) -> MutexGuard<'_, Shard> {
     // No code panics while holding a shard's lock, and every record stays valid if one did.
-    shard.lock().unwrap_or_else(PoisonError::into_inner)
+    shard.0.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl IdempotencyStore for MemoryStore {
@@ -526,6 +606,127 @@ mod tests {
         assert_eq!((store.shard_count(), store.shard_capacity()), (1, 1));
         let store = MemoryStore::builder().capacity(1_000).shards(8).build();
         assert_eq!((store.shard_count(), store.shard_capacity()), (8, 125));
+    }
+
+    fn assert_completed(store: &MemoryStore, key: &str) {
+        assert!(
+            matches!(store.claim_now(key, LEASE), Ok(Claim::Completed)),
+            "{key}"
+        );
+    }
+
+    fn process(store: &MemoryStore, key: &str) {
+        let token = acquire(store, key);
+        store.complete_now(key, token, KEEP).unwrap();
+    }
+
+    #[test]
+    fn full_shard_drops_records_in_the_order_they_came() {
+        let (store, _clock) = store(3, 1);
+        for key in ["a", "b", "c"] {
+            process(&store, key);
+        }
+        // A duplicate check does not move "a" up: first in, first out.
+        assert_completed(&store, "a");
+        process(&store, "d");
+        assert_eq!((store.evictions(), store.len()), (1, 3));
+        for key in ["b", "c", "d"] {
+            assert_completed(&store, key);
+        }
+        process(&store, "e");
+        assert_eq!(store.evictions(), 2);
+        for key in ["c", "d", "e"] {
+            assert_completed(&store, key);
+        }
+    }
+
+    #[test]
+    fn the_hand_passes_over_live_claims() {
+        let (store, _clock) = store(3, 1);
+        let _a = acquire(&store, "a");
+        process(&store, "b");
+        process(&store, "c");
+        process(&store, "d");
+        assert_eq!(store.evictions(), 1);
+        assert!(matches!(
+            store.claim_now("a", LEASE),
+            Ok(Claim::InFlight { .. })
+        ));
+        for key in ["c", "d"] {
+            assert_completed(&store, key);
+        }
+        // "c" goes next, then "d"; "a" stays, and a store of live claims refuses.
+        let _e = acquire(&store, "e");
+        let _f = acquire(&store, "f");
+        assert_eq!(store.evictions(), 3);
+        assert!(matches!(
+            store.claim_now("g", LEASE),
+            Err(StoreError::CapacityExhausted { shard_capacity: 3 })
+        ));
+        assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn a_released_place_is_reused_before_anything_is_dropped() {
+        let (store, _clock) = store(2, 1);
+        process(&store, "a");
+        let b = acquire(&store, "b");
+        store.release_now("b", b).unwrap();
+        assert_eq!(store.len(), 1);
+        process(&store, "c");
+        assert_eq!((store.evictions(), store.len()), (0, 2));
+        assert_completed(&store, "a");
+        assert_completed(&store, "c");
+        // Released, "b" is forgotten: a new claim takes it.
+        assert!(matches!(store.release_now("b", b), Ok(())));
+    }
+
+    #[test]
+    fn stale_tokens_are_refused_after_a_takeover_and_on_completions() {
+        let (store, clock) = store(4, 1);
+        let first = acquire(&store, "a");
+        clock.advance(LEASE);
+        let second = acquire(&store, "a");
+        assert_ne!(first, second);
+        assert!(matches!(
+            store.complete_now("a", first, KEEP),
+            Err(StoreError::StaleToken)
+        ));
+        assert!(matches!(
+            store.release_now("a", first),
+            Err(StoreError::StaleToken)
+        ));
+        store.complete_now("a", second, KEEP).unwrap();
+        assert!(matches!(
+            store.complete_now("a", second, KEEP),
+            Err(StoreError::StaleToken)
+        ));
+        assert!(matches!(
+            store.release_now("a", second),
+            Err(StoreError::StaleToken)
+        ));
+        // Once the retention ends, the lapsed token may complete it again.
+        clock.advance(KEEP);
+        assert!(matches!(store.complete_now("a", first, KEEP), Ok(())));
+        assert_completed(&store, "a");
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_shard_larger_than_its_preallocation_grows_its_index() {
+        let capacity = PREALLOCATED_RECORDS + 100;
+        let (store, _clock) = store(capacity, 1);
+        for i in 0..=capacity {
+            process(&store, &format!("k{i}"));
+        }
+        assert_eq!((store.len(), store.evictions()), (capacity, 1));
+        assert!(matches!(
+            store.claim_now("k0", LEASE),
+            Ok(Claim::Acquired(_))
+        ));
+        for i in 2..=capacity {
+            assert_completed(&store, &format!("k{i}"));
+        }
     }
 
     #[test]
