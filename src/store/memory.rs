@@ -109,6 +109,21 @@ impl Slot {
     fn is_claim(self, shard_index: usize, token: ClaimToken) -> bool {
         self.is_in_flight() && token_of(shard_index, self.state) == token
     }
+
+    /// True when `token` may not complete or release this record: it is live, and not the
+    /// token's own claim. (An expired record gives way to a lapsed claim.)
+    fn refuses(self, shard_index: usize, token: ClaimToken, now: u64) -> bool {
+        !self.is_claim(shard_index, token) && self.until > now
+    }
+}
+
+/// Where a key's record is written.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// Over the key's own record, already in the index.
+    Indexed(usize),
+    /// At a free place, not yet indexed.
+    New(usize),
 }
 
 /// A fingerprint is already uniformly random: the index hashes by its low half (the shard is
@@ -150,8 +165,16 @@ impl Shard {
             .map(|&place| place as usize)
     }
 
-    /// Puts a new record at `place` (from [`Self::place`]) and indexes it.
-    fn put(&mut self, place: usize, slot: Slot) {
+    /// Writes a key's record: over its old one, or at a new place (from [`Self::place`]),
+    /// which is then indexed.
+    fn write(&mut self, place: Place, slot: Slot) {
+        let place = match place {
+            Place::Indexed(place) => {
+                self.slots[place] = slot;
+                return;
+            }
+            Place::New(place) => place,
+        };
         self.slots[place] = slot;
         let slots = &self.slots;
         #[allow(clippy::cast_possible_truncation)]
@@ -385,7 +408,8 @@ impl MemoryStore {
         let until = now.saturating_add(nanos_of(lease));
         let (fingerprint, index, mut guard) = self.shard(key);
         let shard = &mut *guard;
-        if let Some(place) = shard.find(fingerprint) {
+        let found = shard.find(fingerprint);
+        if let Some(place) = found {
             let held = shard.slots[place];
             if held.until > now {
                 return Ok(if held.is_in_flight() {
@@ -396,18 +420,11 @@ impl MemoryStore {
                     Claim::Completed
                 });
             }
-            // Expired: a new claim in the record's place.
-            let stamp = shard.stamp();
-            shard.slots[place] = Slot {
-                fingerprint,
-                until,
-                state: stamp,
-            };
-            return Ok(Claim::Acquired(token_of(index, stamp)));
         }
-        let place = self.place(shard, now)?;
+        // Absent, or expired (the new claim takes the record's place).
+        let place = self.place(shard, found, now)?;
         let stamp = shard.stamp();
-        shard.put(
+        shard.write(
             place,
             Slot {
                 fingerprint,
@@ -435,22 +452,19 @@ impl MemoryStore {
         let until = now.saturating_add(nanos_of(retention));
         let (fingerprint, index, mut guard) = self.shard(key);
         let shard = &mut *guard;
-        let completed = Slot {
-            fingerprint,
-            until,
-            state: COMPLETED,
-        };
-        if let Some(place) = shard.find(fingerprint) {
-            let held = shard.slots[place];
-            // The claim's own record, or an expired one that a lapsed claim completes over.
-            if !held.is_claim(index, token) && held.until > now {
-                return Err(StoreError::StaleToken);
-            }
-            shard.slots[place] = completed;
-            return Ok(());
+        let found = shard.find(fingerprint);
+        if found.is_some_and(|place| shard.slots[place].refuses(index, token, now)) {
+            return Err(StoreError::StaleToken);
         }
-        let place = self.place(shard, now)?;
-        shard.put(place, completed);
+        let place = self.place(shard, found, now)?;
+        shard.write(
+            place,
+            Slot {
+                fingerprint,
+                until,
+                state: COMPLETED,
+            },
+        );
         Ok(())
     }
 
@@ -466,8 +480,7 @@ impl MemoryStore {
         let Some(place) = shard.find(fingerprint) else {
             return Ok(());
         };
-        let held = shard.slots[place];
-        if !held.is_claim(index, token) && held.until > now {
+        if shard.slots[place].refuses(index, token, now) {
             return Err(StoreError::StaleToken);
         }
         shard.unindex(place);
@@ -476,9 +489,18 @@ impl MemoryStore {
         Ok(())
     }
 
+    /// Where the key's record goes: where it already is (`found`), else a new place from
     /// [`Shard::place`], refusing (fail closed) when the shard is full of live claims.
-    fn place(&self, shard: &mut Shard, now: u64) -> Result<usize, StoreError> {
-        shard.place(now).ok_or_else(|| {
+    fn place(
+        &self,
+        shard: &mut Shard,
+        found: Option<usize>,
+        now: u64,
+    ) -> Result<Place, StoreError> {
+        if let Some(place) = found {
+            return Ok(Place::Indexed(place));
+        }
+        shard.place(now).map(Place::New).ok_or_else(|| {
             store_event!(
                 error,
                 shard_capacity = self.shard_capacity,
