@@ -41,7 +41,6 @@ impl WebhookId {
     }
 
     /// The id, shared (no copy).
-    #[cfg(any(feature = "axum", feature = "actix"))]
     pub(crate) fn shared(&self) -> &Arc<str> {
         &self.0
     }
@@ -230,7 +229,7 @@ impl<T> Event<T> {
     /// (stable across retries).
     #[must_use]
     pub fn idempotency_key(&self) -> &str {
-        self.event_id.as_deref().unwrap_or(self.id.as_str())
+        self.shared_idempotency_key()
     }
 
     /// The parsed payload.
@@ -258,7 +257,6 @@ impl<T> Event<T> {
     }
 
     /// The idempotency key, shared (no copy).
-    #[cfg(any(feature = "axum", feature = "actix"))]
     pub(crate) fn shared_idempotency_key(&self) -> &Arc<str> {
         self.event_id.as_ref().unwrap_or(self.id.shared())
     }
