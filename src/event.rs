@@ -186,17 +186,30 @@ impl<T: DeserializeOwned> Event<T> {
 /// Parses the body as `T` and reads its envelope fields, in one pass when it can.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Envelope), ParseError> {
     let mut seen = Seen::default();
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let payload = T::deserialize(Top {
-        inner: &mut deserializer,
-        seen: &mut seen,
-    })
-    .and_then(|payload| deserializer.end().map(|()| payload))
+    // UTF-8 is checked once for the whole body, so that serde_json does not check each string
+    // again; a body that is not UTF-8 goes to serde_json as bytes, for its error and position.
+    let payload = match std::str::from_utf8(body) {
+        Ok(text) => parse_from(serde_json::Deserializer::from_str(text), &mut seen),
+        Err(_) => parse_from(serde_json::Deserializer::from_slice(body), &mut seen),
+    }
     .map_err(|error| ParseError::from_json(error, body))?;
     // The body is valid JSON by now; when the payload's parse did not show the envelope for
     // sure, it is read on its own.
     let envelope = seen.envelope().unwrap_or_else(|| Envelope::read(body));
     Ok((payload, envelope))
+}
+
+/// Parses a `T` from the whole of `deserializer`'s input, telling `seen` the envelope fields.
+fn parse_from<'de, R: serde_json::de::Read<'de>, T: DeserializeOwned>(
+    mut deserializer: serde_json::Deserializer<R>,
+    seen: &mut Seen,
+) -> Result<T, serde_json::Error> {
+    let payload = T::deserialize(Top {
+        inner: &mut deserializer,
+        seen,
+    })?;
+    deserializer.end()?;
+    Ok(payload)
 }
 
 impl<T> Event<T> {
