@@ -32,6 +32,8 @@ pub mod sender;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
+#[cfg(feature = "memory")]
+pub use clock::CoarseClock;
 pub use clock::{Clock, MockClock, SystemClock};
 #[cfg(feature = "ed25519")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]

@@ -11,7 +11,7 @@ use hashbrown::HashTable;
 use siphasher::sip128::{Hasher128, SipHasher13};
 
 use super::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError, store_event};
-use crate::{Clock, SystemClock};
+use crate::{Clock, CoarseClock};
 
 /// The capacity of [`MemoryStore::new`]'s default builder: records kept across all shards.
 pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
@@ -66,25 +66,31 @@ pub struct MemoryStore {
 #[repr(align(128))]
 struct PaddedShard(Mutex<Shard>);
 
+/// In this order (`repr(C)`): what every operation writes (the index's counts, the hand, the
+/// stamp, the evictions) shares the lock's cache line, so that a shard another core used last
+/// moves one line, not three; what is mostly read follows.
 #[derive(Debug)]
 struct Shard {
-    /// The records, `capacity` at most, filled in order and then swept by `hand`.
-    slots: Vec<Slot>,
     /// Each record's place in `slots`, hashed by the low half of its fingerprint: 4 bytes and a
     /// control byte a bucket, so that the index of a store too large for
     /// the CPU's caches still fits in them, and a lookup reads only the record it finds.
     index: HashTable<u32>,
-    /// Places emptied by a release, reused before the hand drops anything.
-    free: Vec<u32>,
     /// The next place the hand looks at when the shard is full.
     hand: usize,
-    capacity: usize,
     /// Stamps, and the tokens made of them, are this shard's index (a token's high half) and a
     /// per-shard counter (its low half): unique in the store without a shared atomic for
     /// threads to contend on.
     next_stamp: u64,
     /// Live completions dropped to make room.
     evictions: u64,
+    /// The records, `capacity` at most, filled in order and then swept by `hand`.
+    slots: Vec<Slot>,
+    /// Each place's bucket in `index` when it was indexed: its record is unindexed there
+    /// without probing (a hint, checked, since growing or tidying the table moves entries).
+    buckets: Vec<u32>,
+    /// Places emptied by a release, reused before the hand drops anything.
+    free: Vec<u32>,
+    capacity: usize,
 }
 
 /// A claim or a completion record.
@@ -144,6 +150,7 @@ impl Shard {
         let preallocated = capacity.min(PREALLOCATED_RECORDS);
         Self {
             slots: Vec::with_capacity(preallocated),
+            buckets: Vec::with_capacity(preallocated),
             // Room for a quarter more than the records: a removal seldom leaves a tombstone, so
             // the table is seldom rehashed.
             index: HashTable::with_capacity(preallocated + preallocated / 4),
@@ -178,14 +185,26 @@ impl Shard {
         self.slots[place] = slot;
         let slots = &self.slots;
         #[allow(clippy::cast_possible_truncation)]
-        self.index
+        let bucket = self
+            .index
             .insert_unique(index_hash(slot.fingerprint), place as u32, |&other| {
                 index_hash(slots[other as usize].fingerprint)
-            });
+            })
+            .bucket_index();
+        // A bucket beyond `u32` (a table of over 4 billion buckets) is found by probing.
+        self.buckets[place] = u32::try_from(bucket).unwrap_or(u32::MAX);
     }
 
     /// Removes the record at `place` from the index (its slot is then unused).
     fn unindex(&mut self, place: usize) {
+        // Where it was put, unless the table moved it since: the bucket and its control byte
+        // are read together, where probing reads the control bytes first, then the bucket.
+        if let Ok(entry) = self.index.get_bucket_entry(self.buckets[place] as usize)
+            && *entry.get() as usize == place
+        {
+            entry.remove();
+            return;
+        }
         let fingerprint = self.slots[place].fingerprint;
         if let Ok(entry) = self
             .index
@@ -209,6 +228,7 @@ impl Shard {
                 until: 0,
                 state: COMPLETED,
             });
+            self.buckets.push(u32::MAX);
             return Some(self.slots.len() - 1);
         }
         // Full, and no place unused: every slot holds an indexed record. Each comes up once.
@@ -263,7 +283,7 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// The clock that leases and retentions expire by (default [`SystemClock`]).
+    /// The clock that leases and retentions expire by (default [`CoarseClock`]).
     #[must_use]
     pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
         self.clock = Arc::new(clock);
@@ -315,7 +335,7 @@ impl Default for MemoryStoreBuilder {
         Self {
             capacity: DEFAULT_MEMORY_CAPACITY,
             shards: None,
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(CoarseClock),
         }
     }
 }
@@ -548,6 +568,23 @@ impl IdempotencyStore for MemoryStore {
         Box::pin(std::future::ready(self.release_now(key, token)))
     }
 
+    fn claim_ready(&self, key: &str, lease: Duration) -> Option<Result<Claim, StoreError>> {
+        Some(self.claim_now(key, lease))
+    }
+
+    fn complete_ready(
+        &self,
+        key: &str,
+        token: ClaimToken,
+        retention: Duration,
+    ) -> Option<Result<(), StoreError>> {
+        Some(self.complete_now(key, token, retention))
+    }
+
+    fn release_ready(&self, key: &str, token: ClaimToken) -> Option<Result<(), StoreError>> {
+        Some(self.release_now(key, token))
+    }
+
     fn release_detached(self: Arc<Self>, key: String, token: ClaimToken) {
         if let Err(_error) = self.release_now(&key, token) {
             store_event!(warn, key = %key, error = %_error, "could not release a dropped claim");
@@ -749,6 +786,64 @@ mod tests {
         for i in 2..=capacity {
             assert_completed(&store, &format!("k{i}"));
         }
+    }
+
+    #[test]
+    fn ready_answers_are_the_futures_answers() {
+        let (store, clock) = store(64, 1);
+        let answer = |future: BoxFuture<'_, Result<Claim, StoreError>>| {
+            let mut future = future;
+            match future
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+            {
+                std::task::Poll::Ready(answer) => answer,
+                std::task::Poll::Pending => unreachable!("the memory store never waits"),
+            }
+        };
+        let Some(Ok(Claim::Acquired(first))) = store.claim_ready("k", LEASE) else {
+            panic!("a fresh key is acquired at once")
+        };
+        assert!(matches!(
+            store.claim_ready("k", LEASE),
+            Some(Ok(Claim::InFlight { retry_after })) if retry_after == LEASE
+        ));
+        assert!(matches!(
+            answer(store.claim("k", LEASE)),
+            Ok(Claim::InFlight { .. })
+        ));
+        clock.advance(LEASE);
+        let Some(Ok(Claim::Acquired(second))) = store.claim_ready("k", LEASE) else {
+            panic!("the lapsed claim is taken over")
+        };
+        assert!(matches!(
+            store.release_ready("k", first),
+            Some(Err(StoreError::StaleToken))
+        ));
+        assert!(matches!(
+            store.complete_ready("k", first, LEASE),
+            Some(Err(StoreError::StaleToken))
+        ));
+        assert!(matches!(
+            store.complete_ready("k", second, LEASE),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            store.claim_ready("k", LEASE),
+            Some(Ok(Claim::Completed))
+        ));
+        assert!(matches!(
+            answer(store.claim("k", LEASE)),
+            Ok(Claim::Completed)
+        ));
+        let Some(Ok(Claim::Acquired(other))) = store.claim_ready("other", LEASE) else {
+            panic!("a fresh key is acquired at once")
+        };
+        assert!(matches!(store.release_ready("other", other), Some(Ok(()))));
+        assert!(matches!(
+            store.claim_ready("other", LEASE),
+            Some(Ok(Claim::Acquired(_)))
+        ));
     }
 
     #[test]

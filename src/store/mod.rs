@@ -311,6 +311,43 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug {
         token: ClaimToken,
     ) -> BoxFuture<'a, Result<(), StoreError>>;
 
+    /// [`claim`](Self::claim) answered at once, without a future, by a store that never waits
+    /// (the memory store), which saves the future's allocation. `None`, the default, sends the
+    /// caller to [`claim`](Self::claim); [`Deduplicator`] asks here first.
+    ///
+    /// # Errors
+    ///
+    /// As [`claim`](Self::claim), inside the `Some`.
+    fn claim_ready(&self, key: &str, lease: Duration) -> Option<Result<Claim, StoreError>> {
+        let _ = (key, lease);
+        None
+    }
+
+    /// [`complete`](Self::complete) answered at once, as [`claim_ready`](Self::claim_ready).
+    ///
+    /// # Errors
+    ///
+    /// As [`complete`](Self::complete), inside the `Some`.
+    fn complete_ready(
+        &self,
+        key: &str,
+        token: ClaimToken,
+        retention: Duration,
+    ) -> Option<Result<(), StoreError>> {
+        let _ = (key, token, retention);
+        None
+    }
+
+    /// [`release`](Self::release) answered at once, as [`claim_ready`](Self::claim_ready).
+    ///
+    /// # Errors
+    ///
+    /// As [`release`](Self::release), inside the `Some`.
+    fn release_ready(&self, key: &str, token: ClaimToken) -> Option<Result<(), StoreError>> {
+        let _ = (key, token);
+        None
+    }
+
     /// Releases a claim from a destructor (a handler that panicked or whose future was dropped),
     /// where nothing can be awaited.
     ///
@@ -466,7 +503,11 @@ impl Deduplicator {
     /// failed; a guard dropped without either releases the claim.
     pub async fn claim(&self, key: &str) -> ClaimOutcome {
         let stored = self.storage_key(key);
-        match self.store.claim(&stored, self.lease).await {
+        let answer = match self.store.claim_ready(&stored, self.lease) {
+            Some(answer) => answer,
+            None => self.store.claim(&stored, self.lease).await,
+        };
+        match answer {
             Ok(Claim::Acquired(token)) => ClaimOutcome::Acquired(ClaimGuard {
                 store: Arc::clone(&self.store),
                 key: stored,
@@ -591,10 +632,17 @@ impl ClaimGuard {
     /// (the handler ran twice: raise the lease); another [`StoreError`] when the store cannot
     /// answer.
     pub async fn complete(mut self) -> Result<(), StoreError> {
-        let result = self
+        let result = match self
             .store
-            .complete(&self.key, self.token, self.retention)
-            .await;
+            .complete_ready(&self.key, self.token, self.retention)
+        {
+            Some(result) => result,
+            None => {
+                self.store
+                    .complete(&self.key, self.token, self.retention)
+                    .await
+            }
+        };
         self.settled = true;
         if let Err(_error) = &result {
             store_event!(error, key = %self.key, error = %_error, "could not record a processed event as completed");
@@ -610,7 +658,10 @@ impl ClaimGuard {
     /// [`StoreError`] when the store cannot answer (the claim then stays until its lease runs
     /// out).
     pub async fn release(mut self) -> Result<(), StoreError> {
-        let result = self.store.release(&self.key, self.token).await;
+        let result = match self.store.release_ready(&self.key, self.token) {
+            Some(result) => result,
+            None => self.store.release(&self.key, self.token).await,
+        };
         self.settled = true;
         if let Err(_error) = &result {
             store_event!(warn, key = %self.key, error = %_error, "could not release a failed event's claim; it stays until its lease runs out");
