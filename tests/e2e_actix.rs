@@ -2,10 +2,12 @@
 //! with faults, on the memory and the Redis stores (see `e2e_common`).
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod actix_server;
 mod e2e_common;
 
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use amps_webhooks::AmpsEvent;
 use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
 use e2e_common::{PATH, Probe, Running, Setup};
@@ -26,7 +28,7 @@ async fn start(setup: Setup) -> Running {
     let probe = web::Data::from(setup.probe);
     let verifier = setup.verifier;
     let dedup = setup.dedup;
-    let server = HttpServer::new(move || {
+    let server = start_actix!(2, setup.port, move || {
         App::new()
             .app_data(verifier.clone())
             .app_data(probe.clone())
@@ -35,26 +37,10 @@ async fn start(setup: Setup) -> Running {
                     .wrap(WebhookMiddleware::new(verifier.clone(), dedup.clone()))
                     .route(web::post().to(handler)),
             )
-    })
-    .workers(2)
-    .disable_signals()
-    .bind(("127.0.0.1", setup.port))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
+    });
     Running {
-        url: format!("http://{addr}{PATH}"),
-        guard: Box::new(StopOnDrop(handle)),
-    }
-}
-
-struct StopOnDrop(actix_web::dev::ServerHandle);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        drop(self.0.stop(false));
+        url: format!("http://{}{PATH}", server.addr),
+        guard: Box::new(server),
     }
 }
 

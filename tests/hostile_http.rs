@@ -16,6 +16,8 @@
 //! of its own, before any handler; a bare LF or a CR LF ends the header line instead.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[macro_use]
+mod actix_server;
 mod hostile_cases;
 
 use std::net::SocketAddr;
@@ -128,7 +130,7 @@ mod axum_receiver {
 
 mod actix_receiver {
     use super::*;
-    use actix_web::{App, HttpResponse, HttpServer, web};
+    use actix_web::{App, HttpResponse, web};
     use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
 
     async fn handler(
@@ -139,21 +141,13 @@ mod actix_receiver {
         HttpResponse::Ok().body("handled")
     }
 
-    struct StopOnDrop(actix_web::dev::ServerHandle);
-
-    impl Drop for StopOnDrop {
-        fn drop(&mut self) {
-            drop(self.0.stop(false));
-        }
-    }
-
     pub(super) async fn start() -> Server {
         let clock = MockClock::at_unix(0);
         let runs = Arc::new(AtomicUsize::new(0));
         let data = web::Data::from(Arc::clone(&runs));
         let verifier = verifier(&clock);
         let dedup = dedup(&clock);
-        let server = HttpServer::new(move || {
+        let server = start_actix!(1, 0, move || {
             App::new()
                 .app_data(verifier.clone())
                 .app_data(data.clone())
@@ -162,21 +156,13 @@ mod actix_receiver {
                         .wrap(WebhookMiddleware::new(verifier.clone(), dedup.clone()))
                         .route(web::post().to(handler)),
                 )
-        })
-        .workers(1)
-        .disable_signals()
-        .bind(("127.0.0.1", 0))
-        .unwrap();
-        let addr = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
+        });
         Server {
-            addr,
+            addr: server.addr,
             clock,
             runs,
-            actix: Some(handle.clone()),
-            _guard: Box::new(StopOnDrop(handle)),
+            actix: Some(server.handle.clone()),
+            _guard: Box::new(server),
         }
     }
 }

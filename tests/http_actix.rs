@@ -2,10 +2,12 @@
 //! limits, retries and concurrency (see `http_common`).
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
+mod actix_server;
 mod http_common;
 
 use actix_web::http::StatusCode;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use amps_webhooks::AmpsEvent;
 use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
 use http_common::{DEDUP_PATH, PLAIN_PATH, Probe, Running, Setup};
@@ -23,7 +25,7 @@ async fn start(setup: Setup) -> Running {
     let probe = web::Data::from(setup.probe);
     let verifier = setup.verifier;
     let dedup = setup.dedup;
-    let server = HttpServer::new(move || {
+    let server = start_actix!(2, 0, move || {
         App::new()
             .app_data(verifier.clone())
             .app_data(probe.clone())
@@ -33,26 +35,10 @@ async fn start(setup: Setup) -> Running {
                     .route(web::post().to(handler)),
             )
             .route(PLAIN_PATH, web::post().to(handler))
-    })
-    .workers(2)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
+    });
     Running {
-        base: format!("http://{addr}"),
-        guard: Box::new(StopOnDrop(handle)),
-    }
-}
-
-struct StopOnDrop(actix_web::dev::ServerHandle);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        drop(self.0.stop(false));
+        base: format!("http://{}", server.addr),
+        guard: Box::new(server),
     }
 }
 
@@ -64,10 +50,10 @@ async fn plain(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> String {
 
 /// Starts a server whose only route uses the extractor, with the verifier in `web::Data` or
 /// nowhere.
-async fn start_plain(with_data: bool) -> (String, actix_web::dev::ServerHandle) {
+async fn start_plain(with_data: bool) -> actix_server::ActixServer {
     let clock = http_common::clock();
     let verifier = http_common::verifier(&clock);
-    let server = HttpServer::new(move || {
+    start_actix!(1, 0, move || {
         let app = App::new();
         let app = if with_data {
             app.app_data(web::Data::new(verifier.clone()))
@@ -76,31 +62,22 @@ async fn start_plain(with_data: bool) -> (String, actix_web::dev::ServerHandle) 
         };
         app.route(PLAIN_PATH, web::post().to(plain))
     })
-    .workers(1)
-    .disable_signals()
-    .bind(("127.0.0.1", 0))
-    .unwrap();
-    let addr = server.addrs()[0];
-    let server = server.run();
-    let handle = server.handle();
-    tokio::spawn(server);
-    (format!("http://{addr}"), handle)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verifier_from_data_and_missing_verifier() {
-    let (base, handle) = start_plain(true).await;
+    let server = start_plain(true).await;
     let client = http_common::Client::new(&Running {
-        base,
+        base: format!("http://{}", server.addr),
         guard: Box::new(()),
     });
     let reply = client.deliver(PLAIN_PATH, "msg_d", "evt_d").await;
     assert_eq!((reply.status, &reply.body[..]), (200, &b"evt_d"[..]));
-    handle.stop(false).await;
+    server.handle.stop(false).await;
 
-    let (base, handle) = start_plain(false).await;
+    let server = start_plain(false).await;
     let client = http_common::Client::new(&Running {
-        base,
+        base: format!("http://{}", server.addr),
         guard: Box::new(()),
     });
     let reply = client.deliver(PLAIN_PATH, "msg_d", "evt_d").await;
@@ -108,5 +85,5 @@ async fn verifier_from_data_and_missing_verifier() {
         (reply.status, reply.error_code().as_str()),
         (500, "not_configured")
     );
-    handle.stop(false).await;
+    server.handle.stop(false).await;
 }
