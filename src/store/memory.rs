@@ -21,10 +21,11 @@ pub const DEFAULT_MEMORY_CAPACITY: usize = 100_000;
 ///
 /// Records live in shards, each an array of bounded capacity behind its own mutex (on cache
 /// lines of its own), so that threads working on different keys rarely wait on one another.
-/// Leases and retentions expire by the injected [`Clock`] (a [`MockClock`](crate::MockClock)
-/// in tests). When a shard is full, a hand sweeps its records in the order they were placed
-/// (first in, first out; a duplicate check does not move a record, which keeps the sweep on
-/// sequential memory) and drops the first that is expired or completed;
+/// Leases and retentions expire by the injected [`Clock`] (by default
+/// [`CoarseClock`](crate::CoarseClock), a [`MockClock`](crate::MockClock) in tests). When a
+/// shard is full, a hand sweeps its records in the order they were placed (first in, first
+/// out; a duplicate check does not move a record, which keeps the sweep on sequential memory)
+/// and drops the first that is expired or completed;
 /// [`evictions`](Self::evictions) counts the completions dropped before their retention ended.
 /// A live in-flight claim is never dropped: the hand passes over it, so a shard full of live
 /// claims refuses new claims with [`StoreError::CapacityExhausted`] (fail closed). A key
