@@ -2,9 +2,8 @@
 //! on the memory and the Redis stores (see `e2e_common`).
 #![allow(clippy::unwrap_used)]
 
+mod axum_server;
 mod e2e_common;
-
-use std::sync::Arc;
 
 use amps_webhooks::AmpsEvent;
 use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
@@ -13,19 +12,10 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum_server::ProbeState;
 use e2e_common::{PATH, Probe, Running, Setup};
 
-#[derive(Clone)]
-struct AppState {
-    verifier: amps_webhooks::Verifier,
-    probe: Arc<Probe>,
-}
-
-impl axum::extract::FromRef<AppState> for amps_webhooks::Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
+type AppState = ProbeState<Probe>;
 
 async fn handler(
     State(state): State<AppState>,
@@ -52,22 +42,10 @@ async fn start(setup: Setup) -> Running {
             post(handler).layer(WebhookLayer::new(setup.verifier, setup.dedup)),
         )
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", setup.port))
-        .await
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = axum_server::serve(setup.port, app).await;
     Running {
-        url: format!("http://{addr}{PATH}"),
-        guard: Box::new(AbortOnDrop(server)),
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+        url: format!("http://{}{PATH}", server.addr),
+        guard: Box::new(server),
     }
 }
 

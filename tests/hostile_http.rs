@@ -18,6 +18,7 @@
 
 #[macro_use]
 mod actix_server;
+mod axum_server;
 mod hostile_cases;
 
 use std::net::SocketAddr;
@@ -74,32 +75,14 @@ mod axum_receiver {
     use axum::extract::State;
     use axum::routing::post;
 
-    #[derive(Clone)]
-    struct AppState {
-        verifier: Verifier,
-        runs: Arc<AtomicUsize>,
-    }
-
-    impl axum::extract::FromRef<AppState> for Verifier {
-        fn from_ref(state: &AppState) -> Self {
-            state.verifier.clone()
-        }
-    }
+    type AppState = axum_server::ProbeState<AtomicUsize>;
 
     async fn handler(
         State(state): State<AppState>,
         VerifiedEvent(_event): VerifiedEvent<AmpsEvent>,
     ) -> &'static str {
-        state.runs.fetch_add(1, Ordering::SeqCst);
+        state.probe.fetch_add(1, Ordering::SeqCst);
         "handled"
-    }
-
-    struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-    impl Drop for AbortOnDrop {
-        fn drop(&mut self) {
-            self.0.abort();
-        }
     }
 
     pub(super) async fn start() -> Server {
@@ -113,17 +96,15 @@ mod axum_receiver {
             )
             .with_state(AppState {
                 verifier,
-                runs: Arc::clone(&runs),
+                probe: Arc::clone(&runs),
             });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let server = axum_server::serve(0, app).await;
         Server {
-            addr,
+            addr: server.addr,
             clock,
             runs,
             actix: None,
-            _guard: Box::new(AbortOnDrop(server)),
+            _guard: Box::new(server),
         }
     }
 }

@@ -2,9 +2,8 @@
 //! limits, retries and concurrency (see `http_common`).
 #![allow(clippy::unwrap_used)]
 
+mod axum_server;
 mod http_common;
-
-use std::sync::Arc;
 
 use amps_webhooks::AmpsEvent;
 use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
@@ -12,19 +11,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
+use axum_server::ProbeState;
 use http_common::{DEDUP_PATH, PLAIN_PATH, Probe, Running, Setup};
 
-#[derive(Clone)]
-struct AppState {
-    verifier: amps_webhooks::Verifier,
-    probe: Arc<Probe>,
-}
-
-impl axum::extract::FromRef<AppState> for amps_webhooks::Verifier {
-    fn from_ref(state: &AppState) -> Self {
-        state.verifier.clone()
-    }
-}
+type AppState = ProbeState<Probe>;
 
 async fn handler(
     State(state): State<AppState>,
@@ -49,20 +39,10 @@ async fn start(setup: Setup) -> Running {
         )
         .route(PLAIN_PATH, post(handler))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let server = axum_server::serve(0, app).await;
     Running {
-        base: format!("http://{addr}"),
-        guard: Box::new(AbortOnDrop(server)),
-    }
-}
-
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+        base: format!("http://{}", server.addr),
+        guard: Box::new(server),
     }
 }
 
