@@ -18,8 +18,12 @@
 //! # Implement your own store
 //!
 //! The trait is object-safe (held as `Arc<dyn IdempotencyStore>`) and async without a macro:
-//! each method returns a [`BoxFuture`]. Each transition must be atomic in the store. This one
-//! keeps its records in a `HashMap` behind a mutex and reads the injected [`Clock`](crate::Clock):
+//! each method returns a [`BoxFuture`]. Each transition must be atomic in the store. A store
+//! that never waits may also answer at once through
+//! [`claim_ready`](IdempotencyStore::claim_ready) and its siblings, which the [`Deduplicator`]
+//! asks first, to save the future's allocation; by default they send it to the futures. This
+//! one keeps its records in a `HashMap` behind a mutex and reads the injected
+//! [`Clock`](crate::Clock):
 //!
 //! ```
 //! use std::collections::HashMap;
