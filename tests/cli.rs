@@ -93,9 +93,8 @@ fn verify_prints_the_event_as_json() {
 
 #[test]
 fn verify_reads_the_body_from_a_file_and_svix_headers() {
-    let dir = std::env::temp_dir().join(format!("amps-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("body.json");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
     std::fs::write(&file, BODY).unwrap();
     let headers: Vec<String> = sign("msg_2", "1614265330", BODY)
         .into_iter()
