@@ -67,9 +67,7 @@ pub struct MemoryStore {
 #[repr(align(128))]
 struct PaddedShard(Mutex<Shard>);
 
-/// In this order (`repr(C)`): what every operation writes (the index's counts, the hand, the
-/// stamp, the evictions) shares the lock's cache line, so that a shard another core used last
-/// moves one line, not three; what is mostly read follows.
+/// One shard's records and their index, behind the shard's mutex.
 #[derive(Debug)]
 struct Shard {
     /// Each record's place in `slots`, hashed by the low half of its fingerprint: 4 bytes and a
