@@ -10,6 +10,10 @@
 //! both alike. Tunables (environment): `HTTP_LOAD_SLICE` requests per slice (default 2000),
 //! `HTTP_LOAD_SLICES` slices per server (default 40), `HTTP_LOAD_CONNECTIONS` concurrent
 //! keep-alive connections (default 16).
+//!
+//! `HTTP_LOAD_BREAKDOWN=1` adds the steps in between, and the floors of any verifying receiver:
+//! servers that read the body and compute its HMAC-SHA256 with hmac/sha2 directly, then parse it
+//! with serde_json alone (no headers, base64, timestamp, envelope, store or layer).
 
 // A load generator stops at the first failure: every `expect` here is a broken setup or a
 // request the receiver refused, and the figures would be meaningless after it.
@@ -136,6 +140,31 @@ async fn read_body_only(body: Bytes) -> StatusCode {
     StatusCode::OK
 }
 
+/// The floor of any verifying receiver: the body read and its HMAC-SHA256 computed with the
+/// keyed state prepared once, nothing else (no headers, no base64, no parse, no store).
+async fn body_and_hmac(
+    axum::extract::State(key): axum::extract::State<Arc<hmac::Hmac<sha2::Sha256>>>,
+    body: Bytes,
+) -> StatusCode {
+    use hmac::Mac as _;
+    let mut mac = (*key).clone();
+    mac.update(b"msg_000000000000.1700000000.");
+    mac.update(&body);
+    std::hint::black_box(mac.finalize().into_bytes());
+    StatusCode::OK
+}
+
+/// [`body_and_hmac`], then `serde_json` straight into `T`: no headers, no envelope, no store.
+async fn body_hmac_and_parse<T: DeserializeOwned>(
+    state: axum::extract::State<Arc<hmac::Hmac<sha2::Sha256>>>,
+    body: Bytes,
+) -> StatusCode {
+    let status = body_and_hmac(state, body.clone()).await;
+    let parsed: T = serde_json::from_slice(&body).expect("the bench's bodies are valid");
+    std::hint::black_box(parsed);
+    status
+}
+
 async fn nothing() -> StatusCode {
     StatusCode::OK
 }
@@ -246,6 +275,24 @@ fn main() {
             ));
             let body_only = Router::new().route("/webhooks", post(read_body_only));
             servers.push(("body read, nothing else", serve(body_only).await, 0.0));
+            let key = {
+                use hmac::KeyInit as _;
+                hmac::Hmac::<sha2::Sha256>::new_from_slice(b"0123456789abcdef0123456789abcdef")
+                    .expect("any key length")
+            };
+            let key = Arc::new(key);
+            let hmac_only = Router::new()
+                .route("/webhooks", post(body_and_hmac))
+                .with_state(Arc::clone(&key));
+            servers.push(("body read + HMAC-SHA256 of it, nothing else", serve(hmac_only).await, 0.0));
+            let hmac_plain = Router::new()
+                .route("/webhooks", post(body_hmac_and_parse::<PlainEnvelope>))
+                .with_state(Arc::clone(&key));
+            servers.push(("body read + HMAC + serde_json into the plain struct", serve(hmac_plain).await, 0.0));
+            let hmac_amps = Router::new()
+                .route("/webhooks", post(body_hmac_and_parse::<AmpsEvent>))
+                .with_state(key);
+            servers.push(("body read + HMAC + serde_json into AmpsEvent", serve(hmac_amps).await, 0.0));
         }
         for index in 0..slices {
             // Fresh event ids each slice, signed just before, so none is a duplicate and none

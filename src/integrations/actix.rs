@@ -306,11 +306,13 @@ where
                 Ok(prepared) => prepared,
                 Err(early) => return Ok(early_response(req, early)),
             };
+            // In the extensions before the claim is awaited, so that this future does not carry
+            // the event; a request answered without the handler drops it with its extensions.
+            req.extensions_mut().insert(prechecked);
             let guard = match gate.claim(&delivery).await {
                 Ok(guard) => guard,
                 Err(early) => return Ok(early_response(req, early)),
             };
-            req.extensions_mut().insert(prechecked);
             // The body stays readable for a handler that wants it (or parses another `T`).
             req.set_payload(Payload::from(body));
             // A panic or a cancellation from here drops the guard, which releases the claim.

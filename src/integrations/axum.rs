@@ -60,11 +60,11 @@ where
 {
     type Rejection = WebhookRejection;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(mut req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(event) = req
-            .extensions()
-            .get::<Prechecked<T>>()
-            .and_then(Prechecked::take)
+            .extensions_mut()
+            .remove::<Prechecked<T>>()
+            .and_then(Prechecked::into_event)
         {
             return Ok(Self(event));
         }
@@ -288,11 +288,13 @@ where
                 Ok(prepared) => prepared,
                 Err(early) => return Ok(early_response(early)),
             };
+            // In the extensions before the claim is awaited, so that this future does not carry
+            // the event; a request answered without the handler drops it with its parts.
+            parts.extensions.insert(prechecked);
             let guard = match gate.claim(&delivery).await {
                 Ok(guard) => guard,
                 Err(early) => return Ok(early_response(early)),
             };
-            parts.extensions.insert(prechecked);
             // The body stays readable for a handler that wants it (or parses another `T`).
             let req = Request::from_parts(parts, Body::from(bytes));
             // A panic or a cancellation from here drops the guard, which releases the claim.

@@ -419,21 +419,33 @@ pub(crate) fn check<T: DeserializeOwned, H: Headers + ?Sized>(
 
 /// An event verified by the middleware, handed to the extractor through the request's
 /// extensions (taken once).
-pub(crate) struct Prechecked<T>(Arc<Mutex<Option<Event<T>>>>);
+///
+/// The mutex makes it `Sync` for `Send` payloads without asking `T: Sync`; it is never
+/// contended. A clone is empty: a copy of the request's extensions does not carry the event, so
+/// an extractor given such a copy reads and verifies the body itself.
+pub(crate) struct Prechecked<T>(Mutex<Option<Event<T>>>);
 
 impl<T> Prechecked<T> {
     pub(crate) fn new(event: Event<T>) -> Self {
-        Self(Arc::new(Mutex::new(Some(event))))
+        Self(Mutex::new(Some(event)))
     }
 
+    /// The event, when no one took it before.
+    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
     pub(crate) fn take(&self) -> Option<Event<T>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+
+    /// The event, when no one took it before, without locking.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn into_event(self) -> Option<Event<T>> {
+        self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl<T> Clone for Prechecked<T> {
     fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
+        Self(Mutex::new(None))
     }
 }
 
@@ -475,9 +487,9 @@ fn retry_after_secs(after: Duration) -> u64 {
 }
 
 impl Gate {
-    /// Verifies and parses a body read in full: the event, already on the heap (so that the
-    /// future awaiting the claim does not carry it), and the record of its delivery; or the
-    /// answer to give instead.
+    /// Verifies and parses a body read in full: the event, to be put in the request's extensions
+    /// before the claim is awaited (so that the future awaiting it does not carry the event),
+    /// and the record of its delivery; or the answer to give instead.
     // The answer is built where the request is refused; returned at once, never stored.
     #[allow(clippy::result_large_err)]
     pub(crate) fn prepare<T: DeserializeOwned, H: Headers + ?Sized>(
@@ -583,6 +595,25 @@ mod tests {
             &bytes::Bytes::copy_from_slice(body),
         )
         .unwrap_err()
+    }
+
+    #[test]
+    fn a_prechecked_event_is_taken_once_and_a_clone_is_empty() {
+        let body = bytes::Bytes::from_static(br#"{"eventId":"evt_1","type":"x.y"}"#);
+        let event = Event::<serde_json::Value>::from_verified_shared(
+            "msg_1",
+            crate::Timestamp::from_unix(1_700_000_000),
+            &body,
+        )
+        .unwrap();
+        let prechecked = Prechecked::new(event);
+        assert!(prechecked.clone().into_event().is_none());
+        assert_eq!(
+            prechecked.take().map(|e| e.idempotency_key().to_owned()),
+            Some("evt_1".to_owned())
+        );
+        assert!(prechecked.take().is_none());
+        assert!(prechecked.into_event().is_none());
     }
 
     fn all_rejections() -> Vec<(WebhookRejection, u16, &'static str)> {
