@@ -191,23 +191,18 @@ impl<T> WebhookMiddleware<T> {
     /// for handlers taking `VerifiedEvent<T>`.
     #[must_use]
     pub fn typed(verifier: Verifier, dedup: Deduplicator) -> Self {
-        Self::with_retry_after(verifier, dedup, DEFAULT_UNAVAILABLE_RETRY_AFTER)
+        Self {
+            gate: Gate::shared(verifier, dedup),
+            _event: PhantomData,
+        }
     }
 
     /// The `Retry-After` of a 503 when the store cannot answer (default 5 s, rounded up to
     /// whole seconds).
     #[must_use]
     pub fn unavailable_retry_after(self, after: Duration) -> Self {
-        Self::with_retry_after(self.gate.verifier.clone(), self.gate.dedup.clone(), after)
-    }
-
-    fn with_retry_after(verifier: Verifier, dedup: Deduplicator, after: Duration) -> Self {
         Self {
-            gate: Arc::new(Gate {
-                verifier,
-                dedup,
-                unavailable_retry_after: after,
-            }),
+            gate: self.gate.with_unavailable_retry_after(after),
             _event: PhantomData,
         }
     }

@@ -163,11 +163,7 @@ impl<T> WebhookLayer<T> {
     #[must_use]
     pub fn typed(verifier: Verifier, dedup: Deduplicator) -> Self {
         Self {
-            gate: Arc::new(Gate {
-                verifier,
-                dedup,
-                unavailable_retry_after: DEFAULT_UNAVAILABLE_RETRY_AFTER,
-            }),
+            gate: Gate::shared(verifier, dedup),
             _event: PhantomData,
         }
     }
@@ -177,11 +173,7 @@ impl<T> WebhookLayer<T> {
     #[must_use]
     pub fn unavailable_retry_after(self, after: Duration) -> Self {
         Self {
-            gate: Arc::new(Gate {
-                verifier: self.gate.verifier.clone(),
-                dedup: self.gate.dedup.clone(),
-                unavailable_retry_after: after,
-            }),
+            gate: self.gate.with_unavailable_retry_after(after),
             _event: PhantomData,
         }
     }

@@ -487,6 +487,24 @@ fn retry_after_secs(after: Duration) -> u64 {
 }
 
 impl Gate {
+    /// The settings of a new layer or middleware, with the default `Retry-After` for a 503.
+    pub(crate) fn shared(verifier: Verifier, dedup: Deduplicator) -> Arc<Self> {
+        Arc::new(Self {
+            verifier,
+            dedup,
+            unavailable_retry_after: DEFAULT_UNAVAILABLE_RETRY_AFTER,
+        })
+    }
+
+    /// These settings with `after` as the `Retry-After` for a 503.
+    pub(crate) fn with_unavailable_retry_after(&self, after: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            verifier: self.verifier.clone(),
+            dedup: self.dedup.clone(),
+            unavailable_retry_after: after,
+        })
+    }
+
     /// Verifies and parses a body read in full: the event, to be put in the request's extensions
     /// before the claim is awaited (so that the future awaiting it does not carry the event),
     /// and the record of its delivery; or the answer to give instead.
