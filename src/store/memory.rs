@@ -583,12 +583,6 @@ impl IdempotencyStore for MemoryStore {
     fn release_ready(&self, key: &str, token: ClaimToken) -> Option<Result<(), StoreError>> {
         Some(self.release_now(key, token))
     }
-
-    fn release_detached(self: Arc<Self>, key: String, token: ClaimToken) {
-        if let Err(_error) = self.release_now(&key, token) {
-            store_event!(warn, key = %key, error = %_error, "could not release a dropped claim");
-        }
-    }
 }
 
 #[cfg(test)]

@@ -355,15 +355,19 @@ pub trait IdempotencyStore: Send + Sync + fmt::Debug {
     /// Releases a claim from a destructor (a handler that panicked or whose future was dropped),
     /// where nothing can be awaited.
     ///
-    /// The default polls [`release`](Self::release) once, which finishes a store that does no
-    /// I/O (like `MemoryStore`); a store that does I/O overrides it to spawn the release on its
-    /// runtime. If the release cannot finish, the claim stays until its lease runs out.
+    /// The default takes [`release_ready`](Self::release_ready)'s answer, else polls
+    /// [`release`](Self::release) once, which finishes a store that does no I/O (like
+    /// `MemoryStore`); a store that does I/O overrides it to spawn the release on its runtime.
+    /// If the release cannot finish, the claim stays until its lease runs out.
     fn release_detached(self: Arc<Self>, key: String, token: ClaimToken) {
-        let mut release = self.release(&key, token);
-        match release
-            .as_mut()
-            .poll(&mut Context::from_waker(Waker::noop()))
-        {
+        let answer = match self.release_ready(&key, token) {
+            Some(answer) => Poll::Ready(answer),
+            None => self
+                .release(&key, token)
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop())),
+        };
+        match answer {
             Poll::Ready(Ok(())) => {}
             Poll::Ready(Err(_error)) => {
                 store_event!(warn, key = %key, error = %_error, "could not release a dropped claim; it stays until its lease runs out");
@@ -727,5 +731,75 @@ impl<O, E> RunOutcome<O, E> {
     #[must_use]
     pub fn is_acknowledged(&self) -> bool {
         self.is_processed() || self.is_duplicate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A store that answers only through its `*_ready` methods: its futures never finish.
+    #[derive(Debug, Default)]
+    struct ReadyOnly {
+        releases: AtomicUsize,
+    }
+
+    impl IdempotencyStore for ReadyOnly {
+        fn claim<'a>(
+            &'a self,
+            _key: &'a str,
+            _lease: Duration,
+        ) -> BoxFuture<'a, Result<Claim, StoreError>> {
+            Box::pin(std::future::pending())
+        }
+
+        fn complete<'a>(
+            &'a self,
+            _key: &'a str,
+            _token: ClaimToken,
+            _retention: Duration,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(std::future::pending())
+        }
+
+        fn release<'a>(
+            &'a self,
+            _key: &'a str,
+            _token: ClaimToken,
+        ) -> BoxFuture<'a, Result<(), StoreError>> {
+            Box::pin(std::future::pending())
+        }
+
+        fn claim_ready(&self, _key: &str, _lease: Duration) -> Option<Result<Claim, StoreError>> {
+            Some(Ok(Claim::Acquired(ClaimToken::random())))
+        }
+
+        fn release_ready(&self, _key: &str, _token: ClaimToken) -> Option<Result<(), StoreError>> {
+            self.releases.fetch_add(1, Ordering::SeqCst);
+            Some(Ok(()))
+        }
+    }
+
+    #[test]
+    fn a_dropped_claim_is_released_through_release_ready() {
+        let store = Arc::new(ReadyOnly::default());
+        let dedup = Deduplicator::new(store.clone(), "test").unwrap();
+        let claimed = dedup.claim("evt_1");
+        let mut claimed = std::pin::pin!(claimed);
+        let outcome = match claimed
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()))
+        {
+            Poll::Ready(outcome) => outcome,
+            Poll::Pending => panic!("a ready store's claim does not wait"),
+        };
+        let ClaimOutcome::Acquired(guard) = outcome else {
+            panic!("the claim is acquired");
+        };
+        assert_eq!(store.releases.load(Ordering::SeqCst), 0);
+        drop(guard);
+        assert_eq!(store.releases.load(Ordering::SeqCst), 1);
     }
 }
