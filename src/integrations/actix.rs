@@ -133,9 +133,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedEvent<T> {
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let prechecked = req
-            .extensions()
-            .get::<Prechecked<T>>()
-            .and_then(Prechecked::take);
+            .extensions_mut()
+            .remove::<Prechecked<T>>()
+            .and_then(Prechecked::into_event);
         if let Some(event) = prechecked {
             return Box::pin(ready(Ok(Self(event))));
         }

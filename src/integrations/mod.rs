@@ -418,11 +418,11 @@ pub(crate) fn check<T: DeserializeOwned, H: Headers + ?Sized>(
 }
 
 /// An event verified by the middleware, handed to the extractor through the request's
-/// extensions (taken once).
+/// extensions, which the extractor removes it from (taken once).
 ///
-/// The mutex makes it `Sync` for `Send` payloads without asking `T: Sync`; it is never
-/// contended. A clone is empty: a copy of the request's extensions does not carry the event, so
-/// an extractor given such a copy reads and verifies the body itself.
+/// The mutex makes it `Sync` for `Send` payloads without asking `T: Sync`; it is never locked.
+/// A clone is empty: a copy of the request's extensions does not carry the event, so an
+/// extractor given such a copy reads and verifies the body itself.
 pub(crate) struct Prechecked<T>(Mutex<Option<Event<T>>>);
 
 impl<T> Prechecked<T> {
@@ -430,14 +430,7 @@ impl<T> Prechecked<T> {
         Self(Mutex::new(Some(event)))
     }
 
-    /// The event, when no one took it before.
-    #[cfg_attr(not(feature = "actix"), allow(dead_code))]
-    pub(crate) fn take(&self) -> Option<Event<T>> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-
-    /// The event, when no one took it before, without locking.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    /// The event; `None` for a clone.
     pub(crate) fn into_event(self) -> Option<Event<T>> {
         self.0.into_inner().unwrap_or_else(PoisonError::into_inner)
     }
@@ -616,7 +609,7 @@ mod tests {
     }
 
     #[test]
-    fn a_prechecked_event_is_taken_once_and_a_clone_is_empty() {
+    fn a_prechecked_event_is_handed_over_and_a_clone_is_empty() {
         let body = bytes::Bytes::from_static(br#"{"eventId":"evt_1","type":"x.y"}"#);
         let event = Event::<serde_json::Value>::from_verified_shared(
             "msg_1",
@@ -626,12 +619,25 @@ mod tests {
         .unwrap();
         let prechecked = Prechecked::new(event);
         assert!(prechecked.clone().into_event().is_none());
+        // Taken once: the extractor removes it from the request's extensions.
+        #[cfg(feature = "axum")]
+        let prechecked = {
+            let mut extensions = http::Extensions::new();
+            extensions.insert(prechecked);
+            let taken = extensions.remove::<Prechecked<serde_json::Value>>();
+            assert!(
+                extensions
+                    .remove::<Prechecked<serde_json::Value>>()
+                    .is_none()
+            );
+            taken.unwrap()
+        };
         assert_eq!(
-            prechecked.take().map(|e| e.idempotency_key().to_owned()),
+            prechecked
+                .into_event()
+                .map(|e| e.idempotency_key().to_owned()),
             Some("evt_1".to_owned())
         );
-        assert!(prechecked.take().is_none());
-        assert!(prechecked.into_event().is_none());
     }
 
     fn all_rejections() -> Vec<(WebhookRejection, u16, &'static str)> {
