@@ -155,12 +155,15 @@ async fn body_and_hmac(
 }
 
 /// [`body_and_hmac`], then `serde_json` straight into `T`: no headers, no envelope, no store.
+/// The body's UTF-8 is checked once and serde_json reads it as a `str`, which spares it checking
+/// each string: its fastest way in, and the one `Event`'s parser takes.
 async fn body_hmac_and_parse<T: DeserializeOwned>(
     state: axum::extract::State<Arc<hmac::Hmac<sha2::Sha256>>>,
     body: Bytes,
 ) -> StatusCode {
     let status = body_and_hmac(state, body.clone()).await;
-    let parsed: T = serde_json::from_slice(&body).expect("the bench's bodies are valid");
+    let text = std::str::from_utf8(&body).expect("the bench's bodies are UTF-8");
+    let parsed: T = serde_json::from_str(text).expect("the bench's bodies are valid");
     std::hint::black_box(parsed);
     status
 }
