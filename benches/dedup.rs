@@ -151,7 +151,10 @@ fn redis(c: &mut Criterion) {
             return;
         }
     };
-    let run = format!("{:x}", amps_webhooks::ClaimToken::random().as_u128() as u32);
+    let run = format!(
+        "{:x}",
+        amps_webhooks::store::ClaimToken::random().as_u128() as u32
+    );
     let mut group = c.benchmark_group("redis claim+complete");
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);

@@ -1,5 +1,9 @@
-//! The errors of the core layers: one enum per layer, each variant documented, each message
-//! saying what to check.
+//! The errors of the core layers, one enum per layer: [`KeyError`] (parsing a secret or key),
+//! [`BuildError`] (configuring a verifier), [`VerifyError`] (checking a request), [`SignError`]
+//! (signing one), [`ParseError`] (typing a verified body) and [`StoreError`] (the idempotency
+//! stores). Each variant is documented and carries its own figures (a limit, a length, a
+//! position), and each message says what to check; this module imports nothing else of the
+//! crate.
 //!
 //! The core's errors implement `Display` and `Error` by hand rather than through `thiserror`:
 //! the verifier alone must stay within 20 crates, and `thiserror` would bring a proc-macro
@@ -7,15 +11,22 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
-/// Why a secret or key could not be parsed.
+mod parse;
+
+pub use parse::ParseError;
+
+/// Why a secret or key could not be parsed: an HMAC secret (`whsec_`) or, with the `ed25519`
+/// feature, an ed25519 public key (`whpk_`) or signing key (`whsk_`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SecretError {
+pub enum KeyError {
     /// The input was empty (or only a `whsec_`, `whsk_` or `whpk_` prefix).
     Empty,
     /// The input is a different kind of key: `whsk_` or `whpk_` (ed25519) where an HMAC
-    /// secret (`whsec_`) was expected, or `whsec_` where an ed25519 key was expected.
+    /// secret (`whsec_`) was expected, `whsec_` where an ed25519 key was expected, or a
+    /// `whpk_` public key where a key to sign with was expected.
     WrongKind {
         /// The prefix that was found.
         found: &'static str,
@@ -54,20 +65,22 @@ pub enum SecretError {
     WeakPublicKey,
     /// The second half of a `whsk_` key is not the public key of its first half (the seed).
     MismatchedKeyPair,
-    /// A `whpk_` public key was given where a key to sign with is needed.
-    PublicKeyCannotSign,
 }
 
 const SECRET_SHAPE: &str =
     "a secret is `whsec_` followed by standard padded base64 of 24 to 64 random bytes";
 
-impl fmt::Display for SecretError {
+impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => write!(f, "the secret is empty; {SECRET_SHAPE}"),
             Self::WrongKind { found: "whsec_" } => write!(
                 f,
                 "a `whsec_` HMAC secret is not an ed25519 key; a `whpk_` public key or a `whsk_` signing key goes here"
+            ),
+            Self::WrongKind { found: "whpk_" } => write!(
+                f,
+                "a `whpk_` key is an ed25519 public key: it can only verify, so it is neither an HMAC secret nor a key to sign with; sign with the `whsk_` signing key, or use a `whsec_` secret ({SECRET_SHAPE})"
             ),
             Self::WrongKind { found } => write!(
                 f,
@@ -105,15 +118,11 @@ impl fmt::Display for SecretError {
                 f,
                 "the `whsk_` key's public half does not belong to its seed; the key is corrupt or was assembled from two key pairs"
             ),
-            Self::PublicKeyCannotSign => write!(
-                f,
-                "a `whpk_` public key can only verify; signing needs the `whsk_` signing key (or a `whsec_` secret)"
-            ),
         }
     }
 }
 
-impl StdError for SecretError {}
+impl StdError for KeyError {}
 
 /// Why a request was rejected by [`Verifier::verify`](crate::Verifier::verify).
 ///
@@ -139,9 +148,12 @@ pub enum VerifyError {
         /// The header's `webhook-` name.
         name: &'static str,
     },
-    /// The `webhook-id` is empty, longer than [`MAX_ID_LEN`](crate::MAX_ID_LEN), or holds a
-    /// character outside printable ASCII, or a `.`.
-    InvalidId,
+    /// The `webhook-id` is empty, longer than `max_len` ([`MAX_ID_LEN`](crate::MAX_ID_LEN)),
+    /// or holds a character outside printable ASCII, or a `.`.
+    InvalidId {
+        /// The longest id accepted, in bytes.
+        max_len: usize,
+    },
     /// The `webhook-timestamp` is not 1 to 19 ASCII digits (no sign, space, fraction or
     /// exponent) or does not fit in 64 bits.
     InvalidTimestamp,
@@ -203,7 +215,7 @@ impl VerifyError {
             Self::BodyTooLarge { .. } => "body_too_large",
             Self::MissingHeader { .. } => "missing_header",
             Self::RepeatedHeader { .. }
-            | Self::InvalidId
+            | Self::InvalidId { .. }
             | Self::InvalidTimestamp
             | Self::SignatureHeaderTooLong { .. }
             | Self::TooManySignatures { .. } => "invalid_header",
@@ -240,10 +252,9 @@ impl fmt::Display for VerifyError {
                 f,
                 "the `{name}` header is present more than once; a proxy may be duplicating headers"
             ),
-            Self::InvalidId => write!(
+            Self::InvalidId { max_len } => write!(
                 f,
-                "the `webhook-id` header must be 1 to {} printable ASCII characters without `.`",
-                crate::MAX_ID_LEN
+                "the `webhook-id` header must be 1 to {max_len} printable ASCII characters without `.`"
             ),
             Self::InvalidTimestamp => write!(
                 f,
@@ -284,7 +295,10 @@ impl StdError for VerifyError {}
 #[non_exhaustive]
 pub enum SignError {
     /// The id would be refused by a verifier: see [`VerifyError::InvalidId`].
-    InvalidId,
+    InvalidId {
+        /// The longest id accepted, in bytes.
+        max_len: usize,
+    },
     /// The signer's key set holds a `whpk_` public key, which cannot sign; build the signer
     /// with [`Signer::try_with_keys`](crate::Signer::try_with_keys) to find out at start-up.
     PublicKeyCannotSign,
@@ -293,10 +307,9 @@ pub enum SignError {
 impl fmt::Display for SignError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidId => write!(
+            Self::InvalidId { max_len } => write!(
                 f,
-                "a webhook id must be 1 to {} printable ASCII characters without `.`",
-                crate::MAX_ID_LEN
+                "a webhook id must be 1 to {max_len} printable ASCII characters without `.`"
             ),
             Self::PublicKeyCannotSign => write!(
                 f,
@@ -308,51 +321,60 @@ impl fmt::Display for SignError {
 
 impl StdError for SignError {}
 
-/// Why a verified body could not be parsed into an event (HTTP 400).
-#[derive(Debug)]
+/// Why a [`VerifierBuilder`](crate::VerifierBuilder) could not build.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ParseError {
-    /// The body is not valid JSON (syntax error, truncated, or not UTF-8).
-    InvalidJson(serde_json::Error),
-    /// The body is valid JSON but not the shape of the event type asked for.
-    InvalidEvent(serde_json::Error),
+pub enum BuildError {
+    /// No key was given: a verifier without keys would reject everything.
+    NoKeys,
+    /// The tolerance is under one second (zero included): every request would be refused as
+    /// stale, or judged by a window shorter than the timestamp's own resolution.
+    ToleranceTooShort {
+        /// The tolerance that was given.
+        tolerance: Duration,
+    },
+    /// The tolerance is not a whole number of seconds: timestamps are whole seconds, and the
+    /// verifier does not round a window it was given.
+    ToleranceNotWholeSeconds {
+        /// The tolerance that was given.
+        tolerance: Duration,
+    },
+    /// The tolerance set with [`tolerance`](crate::VerifierBuilder::tolerance) is over `max`
+    /// (a day): a captured request could be replayed for that long. A wider window needs
+    /// [`dangerous_tolerance`](crate::VerifierBuilder::dangerous_tolerance).
+    ToleranceTooLong {
+        /// The tolerance that was given.
+        tolerance: Duration,
+        /// The longest tolerance `tolerance` accepts.
+        max: Duration,
+    },
 }
 
-impl ParseError {
-    /// Classifies the error of parsing `body`. A shape error can come before the syntax error
-    /// (a complete event followed by junk fails on the event's shape first), so a shape error
-    /// is only reported once the body is known to be valid JSON.
-    pub(crate) fn from_json(error: serde_json::Error, body: &[u8]) -> Self {
-        match error.classify() {
-            serde_json::error::Category::Data => {
-                // A full parse, not a skim: skipping strings (`IgnoredAny`) does not check that
-                // they are UTF-8, and a shape error can come before the bytes that are not.
-                match serde_json::from_slice::<serde_json::Value>(body) {
-                    Ok(_) => Self::InvalidEvent(error),
-                    Err(syntax) => Self::InvalidJson(syntax),
-                }
-            }
-            _ => Self::InvalidJson(error),
-        }
-    }
-}
-
-impl fmt::Display for ParseError {
+impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::InvalidJson(e) => write!(f, "the body is not valid JSON: {e}"),
-            Self::InvalidEvent(e) => write!(f, "the body is JSON but not a valid event: {e}"),
+            Self::NoKeys => {
+                f.write_str("a verifier needs at least one key: call .secret() or .key()")
+            }
+            Self::ToleranceTooShort { tolerance } => write!(
+                f,
+                "a tolerance of {tolerance:?} is under one second, which refuses every request; the default is 300 s"
+            ),
+            Self::ToleranceNotWholeSeconds { tolerance } => write!(
+                f,
+                "a tolerance of {tolerance:?} is not whole seconds, as timestamps are; give whole seconds"
+            ),
+            Self::ToleranceTooLong { tolerance, max } => write!(
+                f,
+                "a tolerance of {} s is over {} s and lets a captured request be replayed for that long; use dangerous_tolerance() if it must be so",
+                tolerance.as_secs(),
+                max.as_secs()
+            ),
         }
     }
 }
 
-impl StdError for ParseError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            Self::InvalidJson(e) | Self::InvalidEvent(e) => Some(e),
-        }
-    }
-}
+impl StdError for BuildError {}
 
 /// The boxed cause of a [`StoreError::Unavailable`]: the backend's own error, kept out of this
 /// crate's public types so that a backend's version does not leak into them.

@@ -1,5 +1,5 @@
-//! Typed events: what a [`Verified`](crate::Verified) body becomes once parsed, and the
-//! newtypes for the request's id and timestamp.
+//! Typed events: what a [`Verified`] body becomes once parsed ([`Verified::parse`] into an
+//! [`Event`]), and the envelope fields read beside the payload.
 
 // Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
 // expect that could panic on it (tests may).
@@ -12,83 +12,17 @@
 )]
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
 use crate::error::ParseError;
+use crate::verify::{Verified, WebhookId, WebhookTimestamp};
 
 mod envelope;
 
 use envelope::{Envelope, Seen, Top};
-
-/// The `webhook-id` of a request: the message id, stable across retries of one delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WebhookId(Arc<str>);
-
-impl WebhookId {
-    /// Only the verifier makes ids, from a header it has checked.
-    pub(crate) fn new_unchecked(id: &str) -> Self {
-        Self(Arc::from(id))
-    }
-
-    /// The id as text.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The id, shared (no copy).
-    pub(crate) fn shared(&self) -> &Arc<str> {
-        &self.0
-    }
-}
-
-impl fmt::Display for WebhookId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for WebhookId {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-/// The `webhook-timestamp` of a request: whole seconds since the Unix epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Timestamp(u64);
-
-impl Timestamp {
-    /// The timestamp `seconds` after the Unix epoch.
-    #[must_use]
-    pub fn from_unix(seconds: u64) -> Self {
-        Self(seconds)
-    }
-
-    /// Seconds since the Unix epoch.
-    #[must_use]
-    pub fn as_unix(self) -> u64 {
-        self.0
-    }
-
-    /// The timestamp as a [`SystemTime`].
-    #[must_use]
-    pub fn to_system_time(self) -> SystemTime {
-        UNIX_EPOCH
-            .checked_add(Duration::from_secs(self.0))
-            .unwrap_or(UNIX_EPOCH)
-    }
-}
-
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 /// A verified, parsed webhook event.
 ///
@@ -98,7 +32,7 @@ impl fmt::Display for Timestamp {
 #[derive(Debug, Clone)]
 pub struct Event<T> {
     id: WebhookId,
-    timestamp: Timestamp,
+    timestamp: WebhookTimestamp,
     event_type: Option<Arc<str>>,
     event_id: Option<Arc<str>>,
     payload: T,
@@ -135,7 +69,7 @@ impl fmt::Debug for RawBody {
 impl<T: DeserializeOwned> Event<T> {
     pub(crate) fn from_verified(
         id: WebhookId,
-        timestamp: Timestamp,
+        timestamp: WebhookTimestamp,
         body: &[u8],
     ) -> Result<Self, ParseError> {
         let (payload, envelope) = parse(body)?;
@@ -152,7 +86,7 @@ impl<T: DeserializeOwned> Event<T> {
     #[cfg(any(feature = "axum", feature = "actix"))]
     pub(crate) fn from_verified_shared(
         id: &str,
-        timestamp: Timestamp,
+        timestamp: WebhookTimestamp,
         body: &bytes::Bytes,
     ) -> Result<Self, ParseError> {
         let (payload, envelope) = parse(body)?;
@@ -167,7 +101,7 @@ impl<T: DeserializeOwned> Event<T> {
 
     fn new(
         id: WebhookId,
-        timestamp: Timestamp,
+        timestamp: WebhookTimestamp,
         payload: T,
         envelope: Envelope,
         raw: RawBody,
@@ -221,7 +155,7 @@ impl<T> Event<T> {
 
     /// The `webhook-timestamp` header.
     #[must_use]
-    pub fn timestamp(&self) -> Timestamp {
+    pub fn timestamp(&self) -> WebhookTimestamp {
         self.timestamp
     }
 
@@ -275,6 +209,22 @@ impl<T> Event<T> {
     }
 }
 
+impl Verified<'_> {
+    /// Parses the body as JSON into `T` and reads the envelope fields (`type` or `event`,
+    /// `eventId`) when the body has them.
+    ///
+    /// # Errors
+    /// [`ParseError::InvalidJson`] when the body is not JSON, [`ParseError::InvalidEvent`]
+    /// when it is JSON of another shape than `T`.
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<Event<T>, ParseError> {
+        Event::from_verified(
+            WebhookId::new_unchecked(self.id()),
+            self.timestamp(),
+            self.body(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,7 +232,7 @@ mod tests {
     fn parse<T: DeserializeOwned>(body: &str) -> Result<Event<T>, ParseError> {
         Event::from_verified(
             WebhookId::new_unchecked("msg_1"),
-            Timestamp::from_unix(1),
+            WebhookTimestamp::from_unix(1),
             body.as_bytes(),
         )
     }
@@ -310,22 +260,22 @@ mod tests {
         let body = b"{\"type\":\"device.reconnected\",\"data\":{\"deviceId\":\"d\",\"timestamp\":\"not a time\",\"x\":\"\xff\"}}";
         let error = Event::<crate::AmpsEvent>::from_verified(
             WebhookId::new_unchecked("msg_1"),
-            Timestamp::from_unix(1),
+            WebhookTimestamp::from_unix(1),
             body,
         )
         .unwrap_err();
-        assert!(matches!(error, ParseError::InvalidJson(_)), "{error:?}");
+        assert!(matches!(error, ParseError::InvalidJson { .. }), "{error:?}");
     }
 
     #[test]
     fn errors_tell_syntax_from_shape() {
         assert!(matches!(
             parse::<serde_json::Value>("{not json"),
-            Err(ParseError::InvalidJson(_))
+            Err(ParseError::InvalidJson { .. })
         ));
         assert!(matches!(
             parse::<Vec<u8>>(r#"{"a":1}"#),
-            Err(ParseError::InvalidEvent(_))
+            Err(ParseError::InvalidEvent { .. })
         ));
     }
 }

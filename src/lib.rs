@@ -7,8 +7,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;
-#[cfg(feature = "ed25519")]
-mod ed25519;
 mod error;
 mod event;
 mod headers;
@@ -35,18 +33,18 @@ pub mod testing;
 #[cfg(feature = "memory")]
 pub use clock::CoarseClock;
 pub use clock::{Clock, MockClock, SystemClock};
-#[cfg(feature = "ed25519")]
-#[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
-pub use ed25519::{PublicKey, SigningKey};
-pub use error::{ParseError, SecretError, SignError, StoreError, VerifyError};
-pub use event::{Event, Timestamp, WebhookId};
+pub use error::{BuildError, KeyError, ParseError, SignError, VerifyError};
+pub use event::Event;
 pub use headers::{HeaderLookup, Headers, WebhookHeaders};
 pub use secret::{Key, KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret};
+#[cfg(feature = "ed25519")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
+pub use secret::{PublicKey, SigningKey};
 pub use signature::{MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN, MAX_V1A_SIGNATURES};
 pub use signer::{SignedHeaders, Signer};
-pub use store::{Claim, ClaimToken, Deduplicator, IdempotencyStore, RunOutcome};
 pub use verify::{
-    BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Verified, Verifier, VerifierBuilder,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Verified, Verifier, VerifierBuilder, WebhookId,
+    WebhookTimestamp,
 };
 
 #[cfg(feature = "amps")]

@@ -1,8 +1,9 @@
-//! The signing side of the scheme: the reference sender, fixtures and tests sign with it.
+//! The signing side of the scheme: [`Signer`] and the [`SignedHeaders`] it makes. The
+//! reference sender, fixtures and tests sign with it.
 
-use crate::error::{SecretError, SignError};
+use crate::error::SignError;
 use crate::secret::{Key, KeySet, Secret};
-use crate::signature;
+use crate::signature::{self, MAX_ID_LEN};
 
 /// Signs requests the way a Standard Webhooks sender does: one entry per key, `v1,` for an
 /// HMAC secret and `v1a,` for an ed25519 signing key (feature `ed25519`).
@@ -41,10 +42,10 @@ impl Signer {
     /// A signer with every key of `keys`, refusing a set that holds a key unable to sign.
     ///
     /// # Errors
-    /// [`SecretError::PublicKeyCannotSign`] when `keys` holds a `whpk_` public key.
-    pub fn try_with_keys(keys: KeySet) -> Result<Self, SecretError> {
+    /// [`SignError::PublicKeyCannotSign`] when `keys` holds a `whpk_` public key.
+    pub fn try_with_keys(keys: KeySet) -> Result<Self, SignError> {
         if keys.iter().any(|key| !can_sign(key)) {
-            return Err(SecretError::PublicKeyCannotSign);
+            return Err(SignError::PublicKeyCannotSign);
         }
         Ok(Self { keys })
     }
@@ -59,7 +60,9 @@ impl Signer {
     /// printable ASCII, or holding a `.`); [`SignError::PublicKeyCannotSign`] when the set
     /// holds a `whpk_` public key.
     pub fn sign(&self, id: &str, timestamp: u64, body: &[u8]) -> Result<SignedHeaders, SignError> {
-        signature::valid_id(id.as_bytes()).ok_or(SignError::InvalidId)?;
+        signature::valid_id(id.as_bytes()).ok_or(SignError::InvalidId {
+            max_len: MAX_ID_LEN,
+        })?;
         if !self.keys.iter().all(can_sign) {
             return Err(SignError::PublicKeyCannotSign);
         }
@@ -71,7 +74,7 @@ impl Signer {
         let mut entries = Vec::with_capacity(self.keys.len());
         for key in self.keys.iter() {
             match key {
-                Key::Hmac(secret) => entries.push(signature::v1_entry(
+                Key::Hmac(secret) => entries.push(signature::v1::entry(
                     secret.mac(),
                     id.as_bytes(),
                     timestamp_text.as_bytes(),
@@ -82,7 +85,7 @@ impl Signer {
                     let content = content.get_or_insert_with(|| {
                         [id.as_bytes(), b".", timestamp_text.as_bytes(), b".", body].concat()
                     });
-                    entries.push(crate::ed25519::v1a_entry(signing, content));
+                    entries.push(signature::v1a::entry(signing, content));
                 }
                 #[cfg(feature = "ed25519")]
                 Key::Public(_) => return Err(SignError::PublicKeyCannotSign),

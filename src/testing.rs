@@ -23,12 +23,13 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::MockClock;
+use crate::error::BuildError;
 use crate::error::{SignError, VerifyError};
 use crate::headers::{self, HeaderLookup};
 use crate::secret::KeySet;
 use crate::sender::{AttemptResult, HeaderStyle, SendError, Sender, styled_headers};
 use crate::signer::Signer;
-use crate::verify::{BuildError, Verified, Verifier};
+use crate::verify::{Verified, Verifier};
 
 /// Why a fixture could not be read, written or replayed.
 #[derive(Debug)]

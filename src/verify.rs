@@ -1,6 +1,8 @@
-//! The verifier: headers and the raw body in, a [`Verified`] proof out. Only this module can
-//! build a `Verified`, and typed parsing starts from one, so no code path parses an unverified
-//! body by mistake.
+//! The verifier: headers and the raw body in, a [`Verified`] proof out, with the newtypes it
+//! makes from the headers ([`WebhookId`], [`WebhookTimestamp`]). Also [`VerifierBuilder`], whose
+//! settings start at the secure defaults and refuse to weaken them silently. Only this module
+//! can build a `Verified`, and typed parsing starts from one (`Verified::parse`, beside
+//! `Event`), so no code path parses an unverified body by mistake.
 
 // Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
 // expect that could panic on it (tests may).
@@ -12,20 +14,88 @@
     clippy::panic
 )]
 
+use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::clock::{Clock, SystemClock};
-use crate::error::{ParseError, VerifyError};
-use crate::event::{Event, Timestamp, WebhookId};
+use crate::error::{BuildError, VerifyError};
 use crate::headers::{self, HeaderLookup, Headers};
 use crate::secret::{Key, KeySet, Secret};
-use crate::signature::{self, MAX_SIGNATURE_HEADER_LEN};
+use crate::signature::{self, MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN};
 
 /// The default timestamp tolerance, both into the past and into the future: 5 minutes.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// The default body limit: 1 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The widest tolerance [`VerifierBuilder::tolerance`] accepts: a day.
+const MAX_TOLERANCE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The `webhook-id` of a request: the message id, stable across retries of one delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WebhookId(Arc<str>);
+
+impl WebhookId {
+    /// Only the verifier makes ids, from a header it has checked.
+    pub(crate) fn new_unchecked(id: &str) -> Self {
+        Self(Arc::from(id))
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The id, shared (no copy).
+    pub(crate) fn shared(&self) -> &Arc<str> {
+        &self.0
+    }
+}
+
+impl fmt::Display for WebhookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for WebhookId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The `webhook-timestamp` of a request: whole seconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WebhookTimestamp(u64);
+
+impl WebhookTimestamp {
+    /// The timestamp `seconds` after the Unix epoch.
+    #[must_use]
+    pub fn from_unix(seconds: u64) -> Self {
+        Self(seconds)
+    }
+
+    /// Seconds since the Unix epoch.
+    #[must_use]
+    pub fn as_unix(self) -> u64 {
+        self.0
+    }
+
+    /// The timestamp as a [`SystemTime`].
+    #[must_use]
+    pub fn to_system_time(self) -> SystemTime {
+        UNIX_EPOCH
+            .checked_add(Duration::from_secs(self.0))
+            .unwrap_or(UNIX_EPOCH)
+    }
+}
+
+impl fmt::Display for WebhookTimestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
 
 /// Checks webhook requests: signature, timestamp, headers and body size.
 ///
@@ -125,7 +195,9 @@ impl Verifier {
         }
         let found = headers.webhook_headers();
         let id_bytes = required(found.id, headers::ID)?;
-        let id = signature::valid_id(id_bytes).ok_or(VerifyError::InvalidId)?;
+        let id = signature::valid_id(id_bytes).ok_or(VerifyError::InvalidId {
+            max_len: MAX_ID_LEN,
+        })?;
         let timestamp_bytes = required(found.timestamp, headers::TIMESTAMP)?;
         let timestamp =
             signature::parse_timestamp(timestamp_bytes).ok_or(VerifyError::InvalidTimestamp)?;
@@ -139,7 +211,7 @@ impl Verifier {
         signature::match_signatures(&config.keys, id_bytes, timestamp_bytes, body, signatures)?;
         Ok(Verified {
             id,
-            timestamp: Timestamp::from_unix(timestamp),
+            timestamp: WebhookTimestamp::from_unix(timestamp),
             body,
         })
     }
@@ -178,6 +250,8 @@ fn required<'a>(
 pub struct VerifierBuilder {
     keys: KeySet,
     tolerance: Duration,
+    /// Set by [`dangerous_tolerance`](Self::dangerous_tolerance): no upper bound.
+    wide_tolerance: bool,
     clock: Arc<dyn Clock>,
     max_body_bytes: usize,
 }
@@ -187,6 +261,7 @@ impl Default for VerifierBuilder {
         Self {
             keys: KeySet::new(),
             tolerance: DEFAULT_TOLERANCE,
+            wide_tolerance: false,
             clock: Arc::new(SystemClock),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
         }
@@ -216,11 +291,32 @@ impl VerifierBuilder {
         self
     }
 
-    /// How far a timestamp may be from now, in the past or in the future (default 5 minutes,
-    /// whole seconds). A longer window lets a captured request be replayed for longer.
+    /// How far a timestamp may be from now, in the past or in the future: whole seconds, from
+    /// 1 s to a day (default 5 minutes). A longer window lets a captured request be replayed
+    /// for longer.
+    ///
+    /// The value is checked by [`build`](Self::build), never rounded: zero or under a second is
+    /// [`BuildError::ToleranceTooShort`], a fraction of a second
+    /// [`BuildError::ToleranceNotWholeSeconds`], over a day [`BuildError::ToleranceTooLong`]
+    /// (see [`dangerous_tolerance`](Self::dangerous_tolerance)).
     #[must_use]
     pub fn tolerance(mut self, tolerance: Duration) -> Self {
         self.tolerance = tolerance;
+        self.wide_tolerance = false;
+        self
+    }
+
+    /// A tolerance over a day, for the rare receiver that must accept old requests (replaying
+    /// recorded traffic, a sender whose clock cannot be trusted): whole seconds, at least 1 s,
+    /// with no upper bound. Every captured request can be replayed for that long; pair it with
+    /// deduplication.
+    ///
+    /// Checked by [`build`](Self::build) as for [`tolerance`](Self::tolerance), except the
+    /// upper bound.
+    #[must_use]
+    pub fn dangerous_tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = tolerance;
+        self.wide_tolerance = true;
         self
     }
 
@@ -248,15 +344,31 @@ impl VerifierBuilder {
     /// Builds the verifier.
     ///
     /// # Errors
-    /// [`BuildError::NoKeys`] when no key was given.
+    /// [`BuildError::NoKeys`] when no key was given; [`BuildError::ToleranceTooShort`],
+    /// [`BuildError::ToleranceNotWholeSeconds`] or [`BuildError::ToleranceTooLong`] for a
+    /// tolerance outside whole seconds from 1 s to a day (no upper bound after
+    /// [`dangerous_tolerance`](Self::dangerous_tolerance)).
     pub fn build(self) -> Result<Verifier, BuildError> {
         if self.keys.is_empty() {
             return Err(BuildError::NoKeys);
         }
+        let tolerance = self.tolerance;
+        if tolerance < Duration::from_secs(1) {
+            return Err(BuildError::ToleranceTooShort { tolerance });
+        }
+        if tolerance.subsec_nanos() != 0 {
+            return Err(BuildError::ToleranceNotWholeSeconds { tolerance });
+        }
+        if !self.wide_tolerance && tolerance > MAX_TOLERANCE {
+            return Err(BuildError::ToleranceTooLong {
+                tolerance,
+                max: MAX_TOLERANCE,
+            });
+        }
         Ok(Verifier {
             inner: Arc::new(Config {
                 keys: self.keys,
-                tolerance: self.tolerance.as_secs(),
+                tolerance: tolerance.as_secs(),
                 clock: self.clock,
                 max_body_bytes: self.max_body_bytes,
             }),
@@ -264,32 +376,12 @@ impl VerifierBuilder {
     }
 }
 
-/// Why a [`VerifierBuilder`] could not build.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No key was given: a verifier without keys would reject everything.
-    NoKeys,
-}
-
-impl std::fmt::Display for BuildError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NoKeys => {
-                f.write_str("a verifier needs at least one key: call .secret() or .key()")
-            }
-        }
-    }
-}
-
-impl std::error::Error for BuildError {}
-
 /// Proof that a request's signature and timestamp were checked: only [`Verifier::verify`]
 /// builds one. It borrows the request, so verifying allocates nothing.
 #[derive(Debug, Clone, Copy)]
 pub struct Verified<'a> {
     id: &'a str,
-    timestamp: Timestamp,
+    timestamp: WebhookTimestamp,
     body: &'a [u8],
 }
 
@@ -302,7 +394,7 @@ impl<'a> Verified<'a> {
 
     /// The `webhook-timestamp` header: when this attempt was signed.
     #[must_use]
-    pub fn timestamp(&self) -> Timestamp {
+    pub fn timestamp(&self) -> WebhookTimestamp {
         self.timestamp
     }
 
@@ -310,15 +402,5 @@ impl<'a> Verified<'a> {
     #[must_use]
     pub fn body(&self) -> &'a [u8] {
         self.body
-    }
-
-    /// Parses the body as JSON into `T` and reads the envelope fields (`type` or `event`,
-    /// `eventId`) when the body has them.
-    ///
-    /// # Errors
-    /// [`ParseError::InvalidJson`] when the body is not JSON, [`ParseError::InvalidEvent`]
-    /// when it is JSON of another shape than `T`.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<Event<T>, ParseError> {
-        Event::from_verified(WebhookId::new_unchecked(self.id), self.timestamp, self.body)
     }
 }

@@ -12,7 +12,7 @@ mod hostile_cases;
 
 #[cfg(feature = "amps")]
 use amps_webhooks::AmpsEvent;
-use amps_webhooks::{KeySet, ParseError, Secret, SecretError, Signer, Verifier, VerifyError};
+use amps_webhooks::{KeyError, KeySet, ParseError, Secret, Signer, Verifier, VerifyError};
 use base64::Engine as _;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use hostile_cases::{
@@ -40,7 +40,7 @@ fn check(cases: Vec<Case>) -> usize {
                 assert!(
                     matches!(
                         verified.parse::<serde_json::Value>(),
-                        Err(ParseError::InvalidJson(_))
+                        Err(ParseError::InvalidJson { .. })
                     ),
                     "{context}"
                 );
@@ -48,7 +48,7 @@ fn check(cases: Vec<Case>) -> usize {
                 assert!(
                     matches!(
                         verified.parse::<AmpsEvent>(),
-                        Err(ParseError::InvalidJson(_))
+                        Err(ParseError::InvalidJson { .. })
                     ),
                     "{context}"
                 );
@@ -117,31 +117,31 @@ fn refused_spellings_decode_to_the_right_tag_under_lax_base64() {
 #[test]
 fn secrets() {
     let b64 = |len: usize| STANDARD.encode(vec![0x5a; len]);
-    let cases: Vec<(&str, String, Result<(), SecretError>)> = vec![
-        ("empty", String::new(), Err(SecretError::Empty)),
-        ("the prefix alone", "whsec_".into(), Err(SecretError::Empty)),
-        ("padding alone", "whsec_====".into(), Err(SecretError::InvalidBase64)),
-        ("a space", "whsec_ ".into(), Err(SecretError::InvalidBase64)),
-        ("not base64", "whsec_not base64!".into(), Err(SecretError::InvalidBase64)),
-        ("a trailing newline", format!("{SECRET}\n"), Err(SecretError::InvalidBase64)),
-        ("surrounding spaces", format!(" {SECRET} "), Err(SecretError::InvalidBase64)),
-        ("quoted", format!("\"{SECRET}\""), Err(SecretError::InvalidBase64)),
-        ("unpadded", format!("whsec_{}", b64(25).trim_end_matches('=')), Err(SecretError::InvalidBase64)),
-        ("URL-safe", format!("whsec_{}", STANDARD.encode([0xfb; 30]).replace('+', "-").replace('/', "_")), Err(SecretError::InvalidBase64)),
-        ("non-canonical trailing bits", format!("whsec_{}", non_canonical(&b64(25))), Err(SecretError::InvalidBase64)),
-        ("non-canonical trailing bits, one pad", format!("whsec_{}", non_canonical(&b64(26))), Err(SecretError::InvalidBase64)),
-        ("upper-case prefix", SECRET.replace("whsec_", "WHSEC_"), Err(SecretError::InvalidBase64)),
-        ("the prefix twice", SECRET.replace("whsec_", "whsec_whsec_"), Err(SecretError::InvalidBase64)),
-        ("one byte", format!("whsec_{}", b64(1)), Err(SecretError::TooShort { len: 1 })),
-        ("16 bytes", format!("whsec_{}", b64(16)), Err(SecretError::TooShort { len: 16 })),
-        ("23 bytes", format!("whsec_{}", b64(23)), Err(SecretError::TooShort { len: 23 })),
+    let cases: Vec<(&str, String, Result<(), KeyError>)> = vec![
+        ("empty", String::new(), Err(KeyError::Empty)),
+        ("the prefix alone", "whsec_".into(), Err(KeyError::Empty)),
+        ("padding alone", "whsec_====".into(), Err(KeyError::InvalidBase64)),
+        ("a space", "whsec_ ".into(), Err(KeyError::InvalidBase64)),
+        ("not base64", "whsec_not base64!".into(), Err(KeyError::InvalidBase64)),
+        ("a trailing newline", format!("{SECRET}\n"), Err(KeyError::InvalidBase64)),
+        ("surrounding spaces", format!(" {SECRET} "), Err(KeyError::InvalidBase64)),
+        ("quoted", format!("\"{SECRET}\""), Err(KeyError::InvalidBase64)),
+        ("unpadded", format!("whsec_{}", b64(25).trim_end_matches('=')), Err(KeyError::InvalidBase64)),
+        ("URL-safe", format!("whsec_{}", STANDARD.encode([0xfb; 30]).replace('+', "-").replace('/', "_")), Err(KeyError::InvalidBase64)),
+        ("non-canonical trailing bits", format!("whsec_{}", non_canonical(&b64(25))), Err(KeyError::InvalidBase64)),
+        ("non-canonical trailing bits, one pad", format!("whsec_{}", non_canonical(&b64(26))), Err(KeyError::InvalidBase64)),
+        ("upper-case prefix", SECRET.replace("whsec_", "WHSEC_"), Err(KeyError::InvalidBase64)),
+        ("the prefix twice", SECRET.replace("whsec_", "whsec_whsec_"), Err(KeyError::InvalidBase64)),
+        ("one byte", format!("whsec_{}", b64(1)), Err(KeyError::TooShort { len: 1 })),
+        ("16 bytes", format!("whsec_{}", b64(16)), Err(KeyError::TooShort { len: 16 })),
+        ("23 bytes", format!("whsec_{}", b64(23)), Err(KeyError::TooShort { len: 23 })),
         ("24 bytes", format!("whsec_{}", b64(24)), Ok(())),
         ("24 bytes without the prefix", b64(24), Ok(())),
         ("64 bytes", format!("whsec_{}", b64(64)), Ok(())),
-        ("65 bytes", format!("whsec_{}", b64(65)), Err(SecretError::TooLong { len: 65 })),
-        ("1 MiB", format!("whsec_{}", b64(1 << 20)), Err(SecretError::TooLong { len: 1 << 20 })),
-        ("an ed25519 signing key", "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==".into(), Err(SecretError::WrongKind { found: "whsk_" })),
-        ("an ed25519 public key", "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=".into(), Err(SecretError::WrongKind { found: "whpk_" })),
+        ("65 bytes", format!("whsec_{}", b64(65)), Err(KeyError::TooLong { len: 65 })),
+        ("1 MiB", format!("whsec_{}", b64(1 << 20)), Err(KeyError::TooLong { len: 1 << 20 })),
+        ("an ed25519 signing key", "whsk_6Xb/dCcHpPea21PS1N9VY/NZW723CEc77N4rJCubMbfVKIDij2HKpMKkioLlX0dRqSKJp4AJ6p9lMicMFs6Kvg==".into(), Err(KeyError::WrongKind { found: "whsk_" })),
+        ("an ed25519 public key", "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=".into(), Err(KeyError::WrongKind { found: "whpk_" })),
     ];
     for (name, text, expected) in &cases {
         assert_eq!(
@@ -154,12 +154,12 @@ fn secrets() {
     assert_eq!(cases.len(), 24);
 
     for (len, expected) in [
-        (0, Err(SecretError::Empty)),
-        (1, Err(SecretError::TooShort { len: 1 })),
-        (23, Err(SecretError::TooShort { len: 23 })),
+        (0, Err(KeyError::Empty)),
+        (1, Err(KeyError::TooShort { len: 1 })),
+        (23, Err(KeyError::TooShort { len: 23 })),
         (24, Ok(())),
         (64, Ok(())),
-        (65, Err(SecretError::TooLong { len: 65 })),
+        (65, Err(KeyError::TooLong { len: 65 })),
     ] {
         assert_eq!(
             Secret::from_bytes(&vec![0; len]).map(|_| ()),
@@ -170,7 +170,7 @@ fn secrets() {
     // One bad secret spoils a key set: rotation never silently drops to fewer keys.
     assert_eq!(
         KeySet::parse([SECRET, "whsec_"]).map(|keys| keys.len()),
-        Err(SecretError::Empty)
+        Err(KeyError::Empty)
     );
 }
 
@@ -210,16 +210,16 @@ fn fuzz_regression_event_then_junk_is_invalid_json() {
     // Any type the first value does not fit fails on its shape first.
     assert!(matches!(
         verified.parse::<std::collections::HashMap<String, u64>>(),
-        Err(ParseError::InvalidJson(_))
+        Err(ParseError::InvalidJson { .. })
     ));
     assert!(matches!(
         verified.parse::<serde_json::Value>(),
-        Err(ParseError::InvalidJson(_))
+        Err(ParseError::InvalidJson { .. })
     ));
     #[cfg(feature = "amps")]
     assert!(matches!(
         verified.parse::<AmpsEvent>(),
-        Err(ParseError::InvalidJson(_))
+        Err(ParseError::InvalidJson { .. })
     ));
 }
 

@@ -303,7 +303,9 @@ async fn bad_input_is_refused_before_any_attempt() {
     let (sender, sleeper) = sender(&clock, fixed(&[5]));
     assert_eq!(
         sender.send(&url, "msg.with.dots", "{}").await,
-        Err(SendError::Sign(SignError::InvalidId))
+        Err(SendError::Sign(SignError::InvalidId {
+            max_len: amps_webhooks::MAX_ID_LEN
+        }))
     );
     assert_eq!(
         sender.send("https://example.com/hook", "msg_1", "{}").await,

@@ -9,8 +9,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amps_webhooks::store::StoreError;
 use amps_webhooks::store::{Claim, Deduplicator, IdempotencyStore, MemoryStore, RunOutcome};
-use amps_webhooks::{MockClock, Secret, Signer, StoreError, Verifier};
+use amps_webhooks::{MockClock, Secret, Signer, Verifier};
 use common::Harness;
 
 fn store_with_clock(capacity: usize) -> (Arc<MemoryStore>, MockClock) {

@@ -18,12 +18,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use amps_webhooks::MockClock;
+use amps_webhooks::store::StoreError;
 use amps_webhooks::store::sqlx::{self, PgPool};
 use amps_webhooks::store::{
     Claim, ClaimOutcome, ClaimToken, Deduplicator, IdempotencyStore, InboxClaim, PostgresInbox,
     PostgresStore,
 };
-use amps_webhooks::{MockClock, StoreError};
 use common::Harness;
 
 const SCHEMA: &str = "amps_webhooks_test";
@@ -491,7 +492,7 @@ async fn an_unmigrated_table_is_a_store_error_not_a_pass() {
         })
         .await;
     match outcome {
-        amps_webhooks::RunOutcome::StoreUnavailable(
+        amps_webhooks::store::RunOutcome::StoreUnavailable(
             error @ StoreError::Unavailable {
                 store: "postgres", ..
             },

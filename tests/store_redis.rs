@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amps_webhooks::StoreError;
+use amps_webhooks::store::StoreError;
 use amps_webhooks::store::{ClaimToken, Deduplicator, RedisStore, RunOutcome};
 use common::Harness;
 use tokio::net::{TcpListener, TcpStream};

@@ -1,26 +1,26 @@
 //! Secret parsing on arbitrary text and bytes: a key is accepted exactly when it is `whsec_`
 //! (or nothing) followed by canonical padded base64 of 24 to 64 bytes, every refusal is the
-//! exact `SecretError`, and nothing about the key shows in `Debug`.
+//! exact `KeyError`, and nothing about the key shows in `Debug`.
 #![no_main]
 
-use amps_webhooks::{KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret, SecretError};
+use amps_webhooks::{KeyError, KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 
-fn expected(text: &str) -> Result<(), SecretError> {
+fn expected(text: &str) -> Result<(), KeyError> {
     for found in ["whsk_", "whpk_"] {
         if text.starts_with(found) {
-            return Err(SecretError::WrongKind { found });
+            return Err(KeyError::WrongKind { found });
         }
     }
     let encoded = text.strip_prefix("whsec_").unwrap_or(text);
     if encoded.is_empty() {
-        return Err(SecretError::Empty);
+        return Err(KeyError::Empty);
     }
     let bytes = STANDARD
         .decode(encoded)
-        .map_err(|_| SecretError::InvalidBase64)?;
+        .map_err(|_| KeyError::InvalidBase64)?;
     // Canonical: the one spelling of those bytes.
     assert_eq!(
         STANDARD.encode(&bytes),
@@ -30,11 +30,11 @@ fn expected(text: &str) -> Result<(), SecretError> {
     by_length(bytes.len())
 }
 
-fn by_length(len: usize) -> Result<(), SecretError> {
+fn by_length(len: usize) -> Result<(), KeyError> {
     match len {
-        0 => Err(SecretError::Empty),
-        len if len < MIN_SECRET_BYTES => Err(SecretError::TooShort { len }),
-        len if len > MAX_SECRET_BYTES => Err(SecretError::TooLong { len }),
+        0 => Err(KeyError::Empty),
+        len if len < MIN_SECRET_BYTES => Err(KeyError::TooShort { len }),
+        len if len > MAX_SECRET_BYTES => Err(KeyError::TooLong { len }),
         _ => Ok(()),
     }
 }

@@ -136,16 +136,12 @@ impl WebhookRejection {
     /// held (serde_json's messages quote the body).
     fn log_reason(&self) -> String {
         match self {
-            Self::Parse(ParseError::InvalidJson(e)) => format!(
-                "the body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-            Self::Parse(ParseError::InvalidEvent(e)) => format!(
-                "the body is JSON but not a valid event (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
+            Self::Parse(ParseError::InvalidJson { line, column, .. }) => {
+                format!("the body is not valid JSON (line {line}, column {column})")
+            }
+            Self::Parse(ParseError::InvalidEvent { line, column, .. }) => {
+                format!("the body is JSON but not a valid event (line {line}, column {column})")
+            }
             other => other.to_string(),
         }
     }
@@ -613,7 +609,7 @@ mod tests {
         let body = bytes::Bytes::from_static(br#"{"eventId":"evt_1","type":"x.y"}"#);
         let event = Event::<serde_json::Value>::from_verified_shared(
             "msg_1",
-            crate::Timestamp::from_unix(1_700_000_000),
+            crate::WebhookTimestamp::from_unix(1_700_000_000),
             &body,
         )
         .unwrap();
@@ -657,7 +653,11 @@ mod tests {
                 400,
                 "invalid_header",
             ),
-            (VerifyError::InvalidId.into(), 400, "invalid_header"),
+            (
+                VerifyError::InvalidId { max_len: 256 }.into(),
+                400,
+                "invalid_header",
+            ),
             (VerifyError::InvalidTimestamp.into(), 400, "invalid_header"),
             (
                 VerifyError::SignatureHeaderTooLong { limit: 1 }.into(),
@@ -722,9 +722,10 @@ mod tests {
         let rejection = parse_rejection::<Typed>(br#"{"n":"secret-looking-value"}"#);
         assert!(matches!(
             rejection.parse_error(),
-            Some(ParseError::InvalidEvent(_))
+            Some(ParseError::InvalidEvent { .. })
         ));
-        assert!(rejection.to_string().contains("secret-looking-value"));
+        // Since 0.2.0 `ParseError`'s `Display` never quotes the body either (issue item 7a).
+        assert!(!rejection.to_string().contains("secret-looking-value"));
         assert!(!rejection.log_reason().contains("secret-looking-value"));
         assert_eq!(
             rejection.log_reason(),

@@ -181,7 +181,12 @@ pub fn invalid_timestamp() -> Expect {
 }
 
 pub fn invalid_id() -> Expect {
-    Refused(400, VerifyError::InvalidId)
+    Refused(
+        400,
+        VerifyError::InvalidId {
+            max_len: amps_webhooks::MAX_ID_LEN,
+        },
+    )
 }
 
 pub fn too_new(ahead: u64) -> Expect {

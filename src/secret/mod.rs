@@ -1,5 +1,9 @@
-//! Signing secrets: parsed once, held as a keyed HMAC state, never printed, zeroized on drop;
-//! and the key set that holds them beside the ed25519 keys (feature `ed25519`).
+//! The keys: HMAC signing secrets (`whsec_`, [`Secret`]), parsed once, held as a keyed HMAC
+//! state, never printed, zeroized on drop; the ed25519 keys (`whpk_` `PublicKey` and `whsk_`
+//! `SigningKey`, feature `ed25519`, in `ed25519.rs`); [`Key`], any of them; and [`KeySet`],
+//! the keys a verifier accepts or a signer signs with.
+//!
+//! Keys know nothing of the signature header: the codecs in `signature` take them one by one.
 
 // Untrusted input flows through this module: no indexing, unchecked arithmetic, unwrap or
 // expect that could panic on it (tests may).
@@ -20,9 +24,12 @@ use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use crate::error::KeyError;
+
 #[cfg(feature = "ed25519")]
-use crate::ed25519::{PublicKey, SigningKey};
-use crate::error::SecretError;
+pub(crate) mod ed25519;
+#[cfg(feature = "ed25519")]
+pub use ed25519::{PublicKey, SigningKey};
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
@@ -44,7 +51,7 @@ const HMAC_PREFIX: &str = "whsec_";
 ///
 /// let secret: Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse()?;
 /// assert_eq!(format!("{secret:?}"), "Secret([redacted])");
-/// # Ok::<(), amps_webhooks::SecretError>(())
+/// # Ok::<(), amps_webhooks::KeyError>(())
 /// ```
 #[derive(Clone)]
 pub struct Secret {
@@ -55,23 +62,23 @@ impl Secret {
     /// Parses `whsec_<base64>` or the bare base64.
     ///
     /// # Errors
-    /// [`SecretError::Empty`], [`SecretError::WrongKind`] for `whsk_`/`whpk_` keys,
-    /// [`SecretError::InvalidBase64`] unless the text is canonical padded standard base64, and
-    /// [`SecretError::TooShort`] / [`SecretError::TooLong`] outside 24 to 64 bytes.
-    pub fn parse(text: &str) -> Result<Self, SecretError> {
+    /// [`KeyError::Empty`], [`KeyError::WrongKind`] for `whsk_`/`whpk_` keys,
+    /// [`KeyError::InvalidBase64`] unless the text is canonical padded standard base64, and
+    /// [`KeyError::TooShort`] / [`KeyError::TooLong`] outside 24 to 64 bytes.
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
         for found in ["whsk_", "whpk_"] {
             if text.starts_with(found) {
-                return Err(SecretError::WrongKind { found });
+                return Err(KeyError::WrongKind { found });
             }
         }
         let encoded = text.strip_prefix(HMAC_PREFIX).unwrap_or(text);
         if encoded.is_empty() {
-            return Err(SecretError::Empty);
+            return Err(KeyError::Empty);
         }
         let bytes = Zeroizing::new(
             STANDARD
                 .decode(encoded)
-                .map_err(|_| SecretError::InvalidBase64)?,
+                .map_err(|_| KeyError::InvalidBase64)?,
         );
         Self::from_bytes(&bytes)
     }
@@ -79,17 +86,17 @@ impl Secret {
     /// Uses `bytes` as the key.
     ///
     /// # Errors
-    /// [`SecretError::Empty`], [`SecretError::TooShort`] or [`SecretError::TooLong`] outside 24
+    /// [`KeyError::Empty`], [`KeyError::TooShort`] or [`KeyError::TooLong`] outside 24
     /// to 64 bytes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, KeyError> {
         match bytes.len() {
-            0 => Err(SecretError::Empty),
-            len if len < MIN_SECRET_BYTES => Err(SecretError::TooShort { len }),
-            len if len > MAX_SECRET_BYTES => Err(SecretError::TooLong { len }),
+            0 => Err(KeyError::Empty),
+            len if len < MIN_SECRET_BYTES => Err(KeyError::TooShort { len }),
+            len if len > MAX_SECRET_BYTES => Err(KeyError::TooLong { len }),
             _ => HmacSha256::new_from_slice(bytes)
                 .map(|keyed| Self { keyed })
                 // HMAC takes keys of any length; this arm only keeps the API total.
-                .map_err(|_| SecretError::InvalidBase64),
+                .map_err(|_| KeyError::InvalidBase64),
         }
     }
 
@@ -100,7 +107,7 @@ impl Secret {
 }
 
 impl FromStr for Secret {
-    type Err = SecretError;
+    type Err = KeyError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::parse(text)
@@ -122,7 +129,7 @@ impl fmt::Debug for Secret {
 ///
 /// let key = Key::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")?;
 /// assert!(matches!(key, Key::Hmac(_)));
-/// # Ok::<(), amps_webhooks::SecretError>(())
+/// # Ok::<(), amps_webhooks::KeyError>(())
 /// ```
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -144,23 +151,23 @@ impl Key {
     /// [`Secret::parse`] (so bare base64 is an HMAC secret).
     ///
     /// # Errors
-    /// [`SecretError::Ed25519Disabled`] for a `whpk_` or `whsk_` key when the crate is built
+    /// [`KeyError::Ed25519Disabled`] for a `whpk_` or `whsk_` key when the crate is built
     /// without its `ed25519` feature; otherwise the errors of [`Secret::parse`], or of
     /// `PublicKey::parse` / `SigningKey::parse` for ed25519 keys.
-    pub fn parse(text: &str) -> Result<Self, SecretError> {
+    pub fn parse(text: &str) -> Result<Self, KeyError> {
         #[cfg(feature = "ed25519")]
         {
-            if text.starts_with(crate::ed25519::PUBLIC_PREFIX) {
+            if text.starts_with(ed25519::PUBLIC_PREFIX) {
                 return PublicKey::parse(text).map(Self::Public);
             }
-            if text.starts_with(crate::ed25519::SIGNING_PREFIX) {
+            if text.starts_with(ed25519::SIGNING_PREFIX) {
                 return SigningKey::parse(text).map(Self::Signing);
             }
         }
         #[cfg(not(feature = "ed25519"))]
         for found in ["whsk_", "whpk_"] {
             if text.starts_with(found) {
-                return Err(SecretError::Ed25519Disabled { found });
+                return Err(KeyError::Ed25519Disabled { found });
             }
         }
         Secret::parse(text).map(Self::Hmac)
@@ -168,7 +175,7 @@ impl Key {
 }
 
 impl FromStr for Key {
-    type Err = SecretError;
+    type Err = KeyError;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Self::parse(text)
@@ -207,7 +214,7 @@ impl From<SigningKey> for Key {
 ///
 /// let keys = KeySet::parse(["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"])?;
 /// assert_eq!(keys.len(), 2);
-/// # Ok::<(), amps_webhooks::SecretError>(())
+/// # Ok::<(), amps_webhooks::KeyError>(())
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
@@ -225,9 +232,9 @@ impl KeySet {
     /// and, with the `ed25519` feature, `whpk_` and `whsk_` keys.
     ///
     /// # Errors
-    /// The first [`SecretError`] met; [`SecretError::Ed25519Disabled`] for a `whpk_` or
+    /// The first [`KeyError`] met; [`KeyError::Ed25519Disabled`] for a `whpk_` or
     /// `whsk_` key without the `ed25519` feature.
-    pub fn parse<I, S>(texts: I) -> Result<Self, SecretError>
+    pub fn parse<I, S>(texts: I) -> Result<Self, KeyError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
@@ -285,7 +292,9 @@ impl KeySet {
     /// The ed25519 public keys to verify `v1a` entries with: the `whpk_` keys and the public
     /// halves of the `whsk_` keys, in the order added.
     #[cfg(feature = "ed25519")]
-    pub(crate) fn verifying_keys(&self) -> impl Iterator<Item = &ed25519_dalek::VerifyingKey> {
+    pub(crate) fn verifying_keys(
+        &self,
+    ) -> impl Iterator<Item = &ed25519_dalek::VerifyingKey> + Clone {
         self.keys.iter().filter_map(|key| match key {
             Key::Hmac(_) => None,
             Key::Public(public) => Some(public.verifying_key()),
@@ -334,32 +343,32 @@ mod tests {
 
     #[test]
     fn refuses_bad_secrets_with_the_reason() {
-        assert_eq!(Secret::parse("").unwrap_err(), SecretError::Empty);
-        assert_eq!(Secret::parse("whsec_").unwrap_err(), SecretError::Empty);
+        assert_eq!(Secret::parse("").unwrap_err(), KeyError::Empty);
+        assert_eq!(Secret::parse("whsec_").unwrap_err(), KeyError::Empty);
         assert_eq!(
             Secret::parse("whsec_not base64!").unwrap_err(),
-            SecretError::InvalidBase64
+            KeyError::InvalidBase64
         );
         // Unpadded and URL-safe alphabets are not canonical standard base64.
         assert_eq!(
             Secret::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaS").unwrap_err(),
-            SecretError::InvalidBase64
+            KeyError::InvalidBase64
         );
         assert_eq!(
             Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-_").unwrap_err(),
-            SecretError::InvalidBase64
+            KeyError::InvalidBase64
         );
         assert_eq!(
             Secret::parse("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAA").unwrap_err(),
-            SecretError::TooShort { len: 21 }
+            KeyError::TooShort { len: 21 }
         );
         assert_eq!(
             Secret::from_bytes(&[7; 65]).unwrap_err(),
-            SecretError::TooLong { len: 65 }
+            KeyError::TooLong { len: 65 }
         );
         assert_eq!(
             Secret::parse("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=").unwrap_err(),
-            SecretError::WrongKind { found: "whpk_" }
+            KeyError::WrongKind { found: "whpk_" }
         );
     }
 
@@ -374,14 +383,14 @@ mod tests {
             ),
         ] {
             let error = Key::parse(text).unwrap_err();
-            assert_eq!(error, SecretError::Ed25519Disabled { found });
+            assert_eq!(error, KeyError::Ed25519Disabled { found });
             assert!(
                 error.to_string().contains("enable the `ed25519` feature"),
                 "{error}"
             );
             assert_eq!(
                 KeySet::parse([text]).unwrap_err(),
-                SecretError::Ed25519Disabled { found }
+                KeyError::Ed25519Disabled { found }
             );
         }
         assert!(matches!(
