@@ -404,3 +404,6 @@ impl<'a> Verified<'a> {
         self.body
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -242,3 +242,43 @@ fn fuzz_regression_repeated_event_key_names_one_type() {
         assert_eq!(event.payload().event_type(), last);
     }
 }
+
+/// Issue 15, item 7a: a parse error's `Display` (the rejection reason of the integrations, the
+/// `listen` line, tracing) never carries body content, whatever field the body got wrong; the
+/// parser's own message is still there for the tools that ask for it.
+#[test]
+fn parse_errors_do_not_quote_the_body() {
+    const MARKER: &str = "BODY-MARKER-c0ffee";
+    let verifier = verifier_at(TS);
+    let refuse = |body: &str, parse: &dyn Fn(amps_webhooks::Verified<'_>) -> ParseError| {
+        let request = Request::body(body.as_bytes());
+        let verified = verifier.verify(&request.headers, body.as_bytes()).unwrap();
+        let error = parse(verified);
+        assert!(
+            matches!(error, ParseError::InvalidEvent { .. }),
+            "{body}: {error:?}"
+        );
+        assert!(!error.to_string().contains(MARKER), "{body}: {error}");
+        error
+    };
+    type Map = std::collections::HashMap<String, u64>;
+    let error = refuse(&format!(r#"{{"n":"{MARKER}"}}"#), &|v| {
+        v.parse::<Map>().unwrap_err()
+    });
+    assert!(error.detail().contains(MARKER), "{}", error.detail());
+    let error = refuse(&format!(r#"["{MARKER}"]"#), &|v| {
+        v.parse::<Vec<u64>>().unwrap_err()
+    });
+    assert!(error.detail().contains(MARKER), "{}", error.detail());
+    #[cfg(feature = "amps")]
+    for body in [
+        format!(
+            r#"{{"type":"device.reconnected","data":{{"deviceId":"d","timestamp":"{MARKER}"}}}}"#
+        ),
+        format!(
+            r#"{{"event":"push.completed","eventId":"e","timestamp":"x","data":{{"actionId":["{MARKER}"]}}}}"#
+        ),
+    ] {
+        refuse(&body, &|v| v.parse::<AmpsEvent>().unwrap_err());
+    }
+}
