@@ -31,7 +31,8 @@
 //! use std::time::{Duration, SystemTime};
 //!
 //! use amps_webhooks::store::{BoxFuture, Claim, ClaimToken, Deduplicator, IdempotencyStore};
-//! use amps_webhooks::{Clock, MockClock, StoreError};
+//! use amps_webhooks::store::StoreError;
+//! use amps_webhooks::{Clock, MockClock};
 //!
 //! #[derive(Debug)]
 //! enum Record {

@@ -221,7 +221,7 @@ enum Found {
 /// [`spawn_purger`](Self::spawn_purger)).
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), amps_webhooks::StoreError> {
+/// # async fn demo() -> Result<(), amps_webhooks::store::StoreError> {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use amps_webhooks::store::{Deduplicator, PostgresStore};

@@ -84,7 +84,7 @@ return 0
 /// key until its lease runs out: retries meanwhile are told [`Claim::InFlight`], never run twice.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), amps_webhooks::StoreError> {
+/// # async fn demo() -> Result<(), amps_webhooks::store::StoreError> {
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// use amps_webhooks::store::{Deduplicator, RedisStore};
