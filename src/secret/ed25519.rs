@@ -311,6 +311,12 @@ mod tests {
             SigningKey::parse("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=").unwrap_err(),
             KeyError::WrongKind { found: "whpk_" }
         );
+        // One variant for "a public key cannot go here", whichever key was expected.
+        assert!(
+            KeyError::WrongKind { found: "whpk_" }
+                .to_string()
+                .contains("it can only verify"),
+        );
         assert_eq!(
             SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err(),
             KeyError::WrongKind { found: "whsec_" }
