@@ -490,9 +490,8 @@ mod listen {
 mod send {
     use std::time::Duration;
 
-    use amps_webhooks::sender::{
-        Attempt, AttemptResult, DeliveryOutcome, HeaderStyle, RetrySchedule, Sender,
-    };
+    use amps_webhooks::retry::RetrySchedule;
+    use amps_webhooks::sender::{Attempt, AttemptResult, DeliveryEnd, HeaderStyle, Sender};
     use amps_webhooks::store::ClaimToken;
     use amps_webhooks::testing::Fixture;
     use amps_webhooks::{Clock as _, Signer, SystemClock};
@@ -630,18 +629,18 @@ mod send {
         if args.json {
             println!(
                 "{}",
-                json!({ "id": id, "event_id": event_id, "outcome": report.outcome.as_str(), "attempts": attempts })
+                json!({ "id": id, "event_id": event_id, "outcome": report.end.as_str(), "attempts": attempts })
             );
         } else {
             println!(
                 "{} {id} (eventId {event_id}) after {attempts} attempt{}",
-                report.outcome.as_str(),
+                report.end.as_str(),
                 if attempts == 1 { "" } else { "s" }
             );
         }
-        match report.outcome {
-            DeliveryOutcome::Delivered => Ok(()),
-            DeliveryOutcome::Gone => Err(Failure {
+        match report.end {
+            DeliveryEnd::Delivered => Ok(()),
+            DeliveryEnd::Gone => Err(Failure {
                 code: 3,
                 message: format!("gone: the endpoint answered 410; {id} will not be retried"),
             }),

@@ -22,9 +22,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use amps_webhooks::retry::{RetrySchedule, SeededJitter};
 use amps_webhooks::sender::{
-    AttemptResult, DeliveryOutcome, DeliveryReport, HeaderStyle, InstantSleeper, RetrySchedule,
-    SeededJitter, Sender, Sleeper,
+    AttemptResult, DeliveryEnd, DeliveryReport, HeaderStyle, InstantSleeper, Sender, Sleeper,
 };
 use amps_webhooks::store::{ClaimToken, Deduplicator, IdempotencyStore, MemoryStore, RedisStore};
 use amps_webhooks::{AmpsEvent, Event, MockClock, Secret, Signer, Verifier};
@@ -341,7 +341,7 @@ pub fn assert_follows_schedule(
         let jittered = if nominal.is_zero() {
             Duration::ZERO
         } else {
-            use amps_webhooks::sender::JitterSource as _;
+            use amps_webhooks::retry::JitterSource as _;
             schedule.jittered(nominal, jitter.next_unit())
         };
         assert!(
@@ -399,7 +399,7 @@ pub async fn failing_handler_is_retried(start: Start, kind: StoreKind) {
         .send(&world.url, "msg_fail", event_body("evt_fail"))
         .await
         .unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.end, DeliveryEnd::Delivered);
     assert_eq!(
         report.statuses(),
         [Some(500), Some(502), Some(500), Some(200)]
@@ -434,7 +434,7 @@ pub async fn schedule_runs_out(start: Start, kind: StoreKind) {
         .send(&world.url, "msg_never", event_body("evt_never"))
         .await
         .unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Exhausted);
+    assert_eq!(report.end, DeliveryEnd::Exhausted);
     assert_eq!(report.statuses(), [Some(500); 8]);
     assert_follows_schedule(
         &report,
@@ -463,7 +463,7 @@ pub async fn slow_handler_times_out_then_is_acknowledged(start: Start, kind: Sto
         .send(&world.url, "msg_slow", event_body("evt_slow"))
         .await
         .unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.end, DeliveryEnd::Delivered);
     assert_eq!(report.attempts.len(), 2);
     assert_eq!(
         report.attempts[0].result,
@@ -512,7 +512,7 @@ pub async fn receiver_down_then_up(start: Start, kind: StoreKind) {
         .send(&url, "msg_down", event_body("evt_down"))
         .await
         .unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.end, DeliveryEnd::Delivered);
     assert_eq!(report.statuses(), [None, None, Some(200)]);
     for attempt in &report.attempts[..2] {
         assert!(
@@ -546,7 +546,7 @@ pub async fn too_many_requests_honours_retry_after(start: Start, kind: StoreKind
         .send(&world.url, "msg_429", event_body("evt_429"))
         .await
         .unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.end, DeliveryEnd::Delivered);
     assert_eq!(report.statuses(), [Some(429), Some(429), Some(200)]);
     assert!(
         matches!(
@@ -633,7 +633,7 @@ pub async fn batch_with_faults_loses_nothing(start: Start, kind: StoreKind) {
                 )
                 .await
                 .unwrap();
-            assert_eq!(report.outcome, DeliveryOutcome::Delivered, "{event}");
+            assert_eq!(report.end, DeliveryEnd::Delivered, "{event}");
         }
     }
     assert_eq!(world.probe.all_effects(), expected);
@@ -781,7 +781,7 @@ pub async fn redis_restarted_mid_run(start: Start) {
         .send(&running.url, "msg_outage", event_body("evt_outage"))
         .await
         .unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.end, DeliveryEnd::Delivered);
     assert_eq!(report.statuses(), [Some(500), Some(503), Some(200)]);
     match &report.attempts[1].result {
         AttemptResult::Response { retry_after, .. } => {
