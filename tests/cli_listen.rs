@@ -80,15 +80,7 @@ async fn post(url: &str, headers: &[(&str, &str)], body: &str) -> u16 {
 }
 
 fn signed(id: &str) -> Vec<(&'static str, String)> {
-    let secret: Secret = SECRET.parse().unwrap();
-    let signed = Signer::new(secret)
-        .sign(id, SystemClock.unix_seconds(), BODY.as_bytes())
-        .unwrap();
-    signed
-        .webhook_headers()
-        .iter()
-        .map(|(name, value)| (*name, (*value).to_owned()))
-        .collect()
+    signed_body(id, BODY)
 }
 
 fn pairs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
@@ -144,6 +136,46 @@ async fn readable_lines_say_why() {
     assert_eq!(
         listener.next_line(),
         "rejected    400 msg_cli_4  (the `webhook-timestamp` header (or its `svix-` spelling) is missing; is the request from a Standard Webhooks sender?)"
+    );
+}
+
+/// The flat `push.completed` body of the fixtures: no `type`, no `event`, no `eventId`.
+const FLAT_BODY: &str = include_str!("data/amps/flat-push-completed.json");
+
+fn signed_body(id: &str, body: &str) -> Vec<(&'static str, String)> {
+    let secret: Secret = SECRET.parse().unwrap();
+    let signed = Signer::new(secret)
+        .sign(id, SystemClock.unix_seconds(), body.as_bytes())
+        .unwrap();
+    signed
+        .webhook_headers()
+        .iter()
+        .map(|(name, value)| (*name, (*value).to_owned()))
+        .collect()
+}
+
+/// A bare body's type shows only by its shape: the line says the type the event was parsed as.
+#[tokio::test]
+async fn bare_bodies_show_their_type() {
+    let mut listener = Listener::start(&[]);
+    let headers = signed_body("msg_cli_flat_1", FLAT_BODY);
+    assert_eq!(post(&listener.url, &pairs(&headers), FLAT_BODY).await, 200);
+    assert_eq!(
+        listener.next_line(),
+        "processed   200 msg_cli_flat_1 type=push.completed key=msg_cli_flat_1"
+    );
+}
+
+#[tokio::test]
+async fn bare_bodies_show_their_type_in_json() {
+    let mut listener = Listener::start(&["--json"]);
+    let headers = signed_body("msg_cli_flat_2", FLAT_BODY);
+    assert_eq!(post(&listener.url, &pairs(&headers), FLAT_BODY).await, 200);
+    let line: serde_json::Value = serde_json::from_str(&listener.next_line()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "msg_cli_flat_2", "type": "push.completed",
+            "key": "msg_cli_flat_2", "outcome": "processed", "status": 200, "reason": null})
     );
 }
 

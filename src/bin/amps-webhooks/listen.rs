@@ -127,9 +127,15 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
     })
 }
 
+/// The type of the event as [`AmpsEvent`] read it, put in the response's extensions by the
+/// handler: a bare body (no `type` or `event` field) shows its type only by its shape, so the
+/// [`Delivery`] record, which holds the envelope's type, has none for it.
+#[derive(Debug, Clone)]
+struct ParsedType(String);
+
 async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
     let body = json!({ "status": "processed", "id": event.id().as_str() }).to_string();
-    (
+    let mut response = (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
@@ -137,7 +143,10 @@ async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
         )],
         body,
     )
-        .into_response()
+        .into_response();
+    let parsed = ParsedType(event.payload().event_type().to_owned());
+    response.extensions_mut().insert(parsed);
+    response
 }
 
 /// The receiver: the webhook route behind the layer, and the printing middleware.
@@ -160,7 +169,10 @@ async fn report(request: Request, next: Next, json: bool) -> Response {
     let response = next.run(request).await;
     let status = response.status().as_u16();
     let line = match response.extensions().get::<Delivery>() {
-        Some(delivery) => describe(delivery, json),
+        Some(delivery) => {
+            let parsed = response.extensions().get::<ParsedType>();
+            describe(delivery, parsed.map(|parsed| parsed.0.as_str()), json)
+        }
         None => {
             let reason = format!("no webhook route for {method} {path}");
             if json {
@@ -174,11 +186,14 @@ async fn report(request: Request, next: Next, json: bool) -> Response {
     response
 }
 
-fn describe(delivery: &Delivery, json: bool) -> String {
+/// The line of one delivery. Its type is the envelope's, else the one `AmpsEvent` parsed
+/// (`parsed`, known when the handler ran).
+fn describe(delivery: &Delivery, parsed: Option<&str>, json: bool) -> String {
+    let event_type = delivery.event_type().or(parsed);
     if json {
         return json!({
             "id": delivery.id(),
-            "type": delivery.event_type(),
+            "type": event_type,
             "key": delivery.key(),
             "outcome": delivery.outcome().as_str(),
             "status": delivery.status(),
@@ -192,7 +207,7 @@ fn describe(delivery: &Delivery, json: bool) -> String {
         delivery.status(),
         delivery.id().unwrap_or("-")
     );
-    if let Some(event_type) = delivery.event_type() {
+    if let Some(event_type) = event_type {
         line.push_str(&format!(" type={event_type}"));
     }
     if let Some(key) = delivery.key() {
