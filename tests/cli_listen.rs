@@ -193,6 +193,7 @@ fn bad_store_and_path_are_usage_errors() {
 }
 
 #[tokio::test]
+#[ignore = "needs Redis at 127.0.0.1:6379"]
 async fn redis_store_remembers_across_listeners() {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let reachable = std::net::TcpStream::connect(
@@ -202,15 +203,10 @@ async fn redis_store_remembers_across_listeners() {
             .unwrap(),
     )
     .is_ok();
-    if !reachable {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "no Redis at {url} under CI=true"
-        );
-        println!("SKIPPED: no Redis answers at {url}");
-        return;
-    }
+    assert!(
+        reachable,
+        "no Redis answers at {url}: this test needs one; start it with `redis-server --port 6379 --save ''` or set REDIS_URL"
+    );
     let nanos = SystemClock
         .now()
         .duration_since(std::time::UNIX_EPOCH)
