@@ -118,7 +118,7 @@ impl DeliveryEnd {
     }
 }
 
-/// What [`Sender::send`] did: every attempt and how it ended.
+/// What [`Sender::send`](super::Sender::send) did: every attempt and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeliveryReport {
