@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
-use amps_webhooks::sender::{AttemptResult, DeliveryReport, HeaderStyle, RetrySchedule, Sender};
+use amps_webhooks::retry::RetrySchedule;
+use amps_webhooks::sender::{AttemptResult, DeliveryReport, HeaderStyle, Sender};
 use amps_webhooks::store::{Deduplicator, MemoryStore};
 use amps_webhooks::testing::Fixture;
 use amps_webhooks::{AmpsEvent, Clock as _, Secret, Signer, SystemClock, Verifier};

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amps_webhooks::sender::{HeaderStyle, RetrySchedule, Sender};
+use amps_webhooks::retry::RetrySchedule;
+use amps_webhooks::sender::{HeaderStyle, Sender};
 use amps_webhooks::testing::Fixture;
 use amps_webhooks::{Clock as _, KeySet, Signer, SystemClock};
 use axum::Router;

@@ -25,6 +25,9 @@ pub mod store;
 pub mod integrations;
 #[cfg(feature = "sender")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sender")))]
+pub mod retry;
+#[cfg(feature = "sender")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sender")))]
 pub mod sender;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]

@@ -7,9 +7,9 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use amps_webhooks::retry::{RetrySchedule, SeededJitter};
 use amps_webhooks::sender::{
-    AttemptResult, DeliveryOutcome, HeaderStyle, InstantSleeper, RetrySchedule, SeededJitter,
-    SendError, Sender,
+    AttemptResult, DeliveryEnd, HeaderStyle, InstantSleeper, SendError, Sender,
 };
 use amps_webhooks::{KeySet, MockClock, SignError, Signer, Verifier};
 use axum::Router;
@@ -96,7 +96,7 @@ async fn every_attempt_keeps_the_id_and_is_signed_afresh() {
     let (sender, sleeper) = sender(&clock, fixed(&[0, 7, 90]));
     let body = r#"{"type":"demo","data":{}}"#;
     let report = sender.send(&url, "msg_same", body).await.unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.end, DeliveryEnd::Delivered);
     assert_eq!(report.statuses(), [Some(500), Some(500), Some(204)]);
     assert_eq!(
         sleeper.slept(),
@@ -159,7 +159,7 @@ async fn a_redirect_is_a_failure_and_is_not_followed() {
     let (sender, _) = sender(&clock, fixed(&[0, 1, 1]));
     let report = sender.send(&url, "msg_redirect", "{}").await.unwrap();
     assert_eq!(report.statuses(), [Some(302), Some(307), Some(200)]);
-    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.end, DeliveryEnd::Delivered);
     // Three requests, all to the endpoint itself.
     assert_eq!(endpoint.received.lock().unwrap().len(), 3);
 }
@@ -170,7 +170,7 @@ async fn gone_stops_the_retries() {
     let clock = MockClock::at_unix(NOW);
     let (sender, sleeper) = sender(&clock, fixed(&[0, 5, 300, 1800]));
     let report = sender.send(&url, "msg_gone", "{}").await.unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Gone);
+    assert_eq!(report.end, DeliveryEnd::Gone);
     assert_eq!(report.statuses(), [Some(500), Some(410)]);
     assert_eq!(sleeper.slept(), [Duration::from_secs(5)]);
     assert_eq!(endpoint.received.lock().unwrap().len(), 2);
@@ -240,7 +240,7 @@ async fn exponential_schedule_and_delivery_delay() {
         .delivery_delay(Duration::from_secs(180))
         .build();
     let report = sender.send(&url, "msg_exp", "{}").await.unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Exhausted);
+    assert_eq!(report.end, DeliveryEnd::Exhausted);
     let waits: Vec<u64> = sleeper.slept().iter().map(Duration::as_secs).collect();
     assert_eq!(waits, [180, 2, 6, 18, 30]);
     assert_eq!(report.attempts[0].timestamp, NOW + 180);
@@ -266,7 +266,7 @@ async fn timeouts_and_refused_connections_are_failures() {
         .timeout(Duration::from_millis(200))
         .build();
     let report = sender.send(&silent_url, "msg_silent", "{}").await.unwrap();
-    assert_eq!(report.outcome, DeliveryOutcome::Exhausted);
+    assert_eq!(report.end, DeliveryEnd::Exhausted);
     for attempt in &report.attempts {
         assert_eq!(
             attempt.result,
