@@ -6,7 +6,8 @@ mod axum_server;
 mod http_common;
 
 use amps_webhooks::AmpsEvent;
-use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::VerifiedEvent;
+use amps_webhooks::integrations::axum::WebhookLayer;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;

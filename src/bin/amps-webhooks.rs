@@ -393,7 +393,8 @@ fn listen(args: &ListenArgs) -> Result<(), Failure> {
 
 /// The `listen` receiver: the axum integration, and a line per request.
 mod listen {
-    use amps_webhooks::integrations::axum::{Delivery, Outcome, VerifiedEvent, WebhookLayer};
+    use amps_webhooks::integrations::axum::WebhookLayer;
+    use amps_webhooks::integrations::{Delivery, Outcome, VerifiedEvent};
     use amps_webhooks::store::Deduplicator;
     use amps_webhooks::{AmpsEvent, Verifier};
     use axum::Router;
