@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::WebhookRejection;
 use super::rejection::header_id;
-use crate::event::Event;
 use crate::headers::Headers;
 
 /// What became of one delivery at the deduplicating middleware.
@@ -121,24 +120,6 @@ impl Delivery {
             status: rejection.status(),
             reason: Some(rejection.to_string()),
         }
-    }
-
-    /// The record of a verified, parsed event, processed unless told otherwise, without its
-    /// key: the claim gate holds the key, and puts it back in every record it gives out.
-    pub(super) fn of_event_unkeyed<T>(event: &Event<T>) -> Self {
-        Self {
-            id: Some(Arc::clone(event.id().shared())),
-            event_type: event.shared_event_type().cloned(),
-            key: None,
-            outcome: Outcome::Processed,
-            status: 200,
-            reason: None,
-        }
-    }
-
-    pub(super) fn with_reason(mut self, reason: impl Into<String>) -> Self {
-        self.reason = Some(reason.into());
-        self
     }
 }
 

@@ -57,19 +57,27 @@ impl Early {
 /// A verified, parsed event on its way through the gate: the key to claim, and the record of
 /// its delivery so far.
 ///
-/// Made only from an event, so the key is always there. The record leaves out the key (one
-/// copy of it is kept, here) and gets it back in every [`Delivery`] handed out.
+/// Made only from an event, so its key (and its id) is always there. It is the size of a
+/// [`Delivery`], which it becomes in the end: the request's future carries one of them.
 #[derive(Debug)]
 pub(crate) struct Claimable {
     key: Arc<str>,
-    record: Delivery,
+    id: Arc<str>,
+    event_type: Option<Arc<str>>,
+    outcome: Outcome,
+    status: u16,
+    reason: Option<String>,
 }
 
 impl Claimable {
     fn of_event<T>(event: &Event<T>) -> Self {
         Self {
             key: Arc::clone(event.shared_idempotency_key()),
-            record: Delivery::of_event_unkeyed(event),
+            id: Arc::clone(event.id().shared()),
+            event_type: event.shared_event_type().cloned(),
+            outcome: Outcome::Processed,
+            status: 200,
+            reason: None,
         }
     }
 
@@ -78,13 +86,15 @@ impl Claimable {
         &self.key
     }
 
-    /// The record, as answered with `outcome` and `status`.
-    fn answered(&self, outcome: Outcome, status: u16) -> Delivery {
+    /// The record of an answer given with `outcome`, `status` and `reason`, the handler not run.
+    fn answered(&self, outcome: Outcome, status: u16, reason: String) -> Delivery {
         Delivery {
+            id: Some(Arc::clone(&self.id)),
+            event_type: self.event_type.clone(),
             key: Some(Arc::clone(&self.key)),
             outcome,
             status,
-            ..self.record.clone()
+            reason: Some(reason),
         }
     }
 
@@ -98,26 +108,30 @@ impl Claimable {
             // A failed completion is logged by the guard; the handler's success is still the
             // answer, so that the sender stops.
             let _ = guard.complete().await;
-            self.record.outcome = Outcome::Processed;
+            self.outcome = Outcome::Processed;
         } else {
             let _ = guard.release().await;
             tracing::warn!(
                 status,
-                id = self.record.id.as_deref().unwrap_or("-"),
+                id = &*self.id,
                 key = &*self.key,
                 "webhook handler failed; claim released so that the retry runs it"
             );
-            self.record.outcome = Outcome::Failed;
-            self.record.reason = Some(format!("the handler answered {status}"));
+            self.outcome = Outcome::Failed;
+            self.reason = Some(format!("the handler answered {status}"));
         }
-        self.record.status = status;
+        self.status = status;
     }
 
-    /// The record of the delivery, with its key.
+    /// The record of the delivery.
     pub(crate) fn into_delivery(self) -> Delivery {
         Delivery {
+            id: Some(self.id),
+            event_type: self.event_type,
             key: Some(self.key),
-            ..self.record
+            outcome: self.outcome,
+            status: self.status,
+            reason: self.reason,
         }
     }
 }
@@ -177,9 +191,11 @@ impl Gate {
                 status: 200,
                 retry_after: None,
                 body: br#"{"status":"duplicate"}"#.to_vec(),
-                delivery: claimable
-                    .answered(Outcome::Duplicate, 200)
-                    .with_reason("already processed; handler not run"),
+                delivery: claimable.answered(
+                    Outcome::Duplicate,
+                    200,
+                    "already processed; handler not run".to_owned(),
+                ),
             }),
             ClaimOutcome::InFlight { retry_after } => {
                 let reason = "the event is being processed by another request; retry later";
@@ -187,9 +203,7 @@ impl Gate {
                     status: 409,
                     retry_after: Some(retry_after_secs(retry_after)),
                     body: error_body("in_flight", reason),
-                    delivery: claimable
-                        .answered(Outcome::InFlight, 409)
-                        .with_reason(reason),
+                    delivery: claimable.answered(Outcome::InFlight, 409, reason.to_owned()),
                 })
             }
             ClaimOutcome::StoreUnavailable(error) => {
@@ -199,9 +213,11 @@ impl Gate {
                     status: 503,
                     retry_after: Some(retry_after_secs(self.unavailable_retry_after)),
                     body: error_body("store_unavailable", reason),
-                    delivery: claimable
-                        .answered(Outcome::Unavailable, 503)
-                        .with_reason(format!("{reason}: {error}")),
+                    delivery: claimable.answered(
+                        Outcome::Unavailable,
+                        503,
+                        format!("{reason}: {error}"),
+                    ),
                 })
             }
         }
