@@ -58,7 +58,7 @@ use serde::de::DeserializeOwned;
 use super::body::BodyReader;
 use super::gate::{Early, Gate};
 use super::rejection::log_rejection;
-use super::verified::{Prechecked, check};
+use super::verified::{Prechecked, extracted};
 use super::{Delivery, VerifiedEvent, WebhookRejection};
 use crate::headers::{HeaderLookup, Headers};
 use crate::store::Deduplicator;
@@ -143,14 +143,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedEvent<T> {
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let checked =
-                match read_payload(req.headers(), payload, verifier.max_body_bytes()).await {
-                    Ok(body) => check::<T, _>(&verifier, req.headers(), &body),
-                    Err(rejection) => Err(rejection),
-                };
-            checked.map(Self).inspect_err(|rejection| {
-                log_rejection(req.headers(), rejection);
-            })
+            let body = read_payload(req.headers(), payload, verifier.max_body_bytes()).await;
+            extracted(&verifier, req.headers(), body)
         })
     }
 }

@@ -48,8 +48,7 @@ use serde::de::DeserializeOwned;
 
 use super::body::BodyReader;
 use super::gate::{Early, Gate};
-use super::rejection::log_rejection;
-use super::verified::{Prechecked, check};
+use super::verified::{Prechecked, extracted};
 use super::{Delivery, VerifiedEvent, WebhookRejection};
 use crate::store::{BoxFuture, Deduplicator};
 use crate::verify::Verifier;
@@ -72,13 +71,8 @@ where
         }
         let verifier = Verifier::from_ref(state);
         let (parts, body) = req.into_parts();
-        let checked = match read_body(&parts.headers, body, verifier.max_body_bytes()).await {
-            Ok(bytes) => check::<T, _>(&verifier, &parts.headers, &bytes),
-            Err(rejection) => Err(rejection),
-        };
-        checked.map(Self).inspect_err(|rejection| {
-            log_rejection(&parts.headers, rejection);
-        })
+        let body = read_body(&parts.headers, body, verifier.max_body_bytes()).await;
+        extracted(&verifier, &parts.headers, body)
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::de::DeserializeOwned;
 
 use super::WebhookRejection;
+use super::rejection::log_rejection;
 use crate::event::Event;
 use crate::headers::Headers;
 use crate::verify::Verifier;
@@ -48,6 +49,18 @@ pub(crate) fn check<T: DeserializeOwned, H: Headers + ?Sized>(
         verified.timestamp(),
         body,
     )?)
+}
+
+/// What an extractor answers for a body read in full, or not: the event, or the rejection,
+/// logged.
+pub(crate) fn extracted<T: DeserializeOwned, H: Headers + ?Sized>(
+    verifier: &Verifier,
+    headers: &H,
+    body: Result<bytes::Bytes, WebhookRejection>,
+) -> Result<VerifiedEvent<T>, WebhookRejection> {
+    body.and_then(|body| check::<T, _>(verifier, headers, &body))
+        .map(VerifiedEvent)
+        .inspect_err(|rejection| log_rejection(headers, rejection))
 }
 
 /// An event verified by the middleware, handed to the extractor through the request's
