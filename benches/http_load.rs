@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::VerifiedEvent;
+use amps_webhooks::integrations::axum::WebhookLayer;
 use amps_webhooks::store::{DEFAULT_MEMORY_CAPACITY, Deduplicator, MemoryStore};
 use amps_webhooks::{AmpsEvent, Clock as _, Secret, Signer, SystemClock, Verifier};
 use axum::Router;

@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use actix_web::{App, HttpServer, web};
-use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
+use amps_webhooks::integrations::VerifiedEvent;
+use amps_webhooks::integrations::actix::WebhookMiddleware;
 use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RedisStore};
 use amps_webhooks::{AmpsEvent, Verifier};
 

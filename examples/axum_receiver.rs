@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::VerifiedEvent;
+use amps_webhooks::integrations::axum::WebhookLayer;
 use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RedisStore};
 use amps_webhooks::{AmpsEvent, Verifier};
 use axum::{Router, routing::post};

@@ -16,7 +16,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::VerifiedEvent;
+use amps_webhooks::integrations::axum::WebhookLayer;
 use amps_webhooks::retry::RetrySchedule;
 use amps_webhooks::sender::{AttemptResult, DeliveryReport, HeaderStyle, Sender};
 use amps_webhooks::store::{Deduplicator, MemoryStore};

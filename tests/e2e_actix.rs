@@ -9,7 +9,8 @@ mod e2e_common;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
 use amps_webhooks::AmpsEvent;
-use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
+use amps_webhooks::integrations::VerifiedEvent;
+use amps_webhooks::integrations::actix::WebhookMiddleware;
 use e2e_common::{PATH, Probe, Running, Setup};
 
 async fn handler(

@@ -6,7 +6,8 @@ mod axum_server;
 mod e2e_common;
 
 use amps_webhooks::AmpsEvent;
-use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::VerifiedEvent;
+use amps_webhooks::integrations::axum::WebhookLayer;
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};

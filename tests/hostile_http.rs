@@ -70,7 +70,8 @@ fn dedup(clock: &MockClock) -> Deduplicator {
 
 mod axum_receiver {
     use super::*;
-    use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+    use amps_webhooks::integrations::VerifiedEvent;
+    use amps_webhooks::integrations::axum::WebhookLayer;
     use axum::Router;
     use axum::extract::State;
     use axum::routing::post;
@@ -112,7 +113,8 @@ mod axum_receiver {
 mod actix_receiver {
     use super::*;
     use actix_web::{App, HttpResponse, web};
-    use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
+    use amps_webhooks::integrations::VerifiedEvent;
+    use amps_webhooks::integrations::actix::WebhookMiddleware;
 
     async fn handler(
         runs: web::Data<AtomicUsize>,

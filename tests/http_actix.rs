@@ -6,10 +6,12 @@
 mod actix_server;
 mod http_common;
 
+use actix_web::dev::Service as _;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, web};
 use amps_webhooks::AmpsEvent;
-use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
+use amps_webhooks::integrations::actix::WebhookMiddleware;
+use amps_webhooks::integrations::{Delivery, VerifiedEvent};
 use http_common::{DEDUP_PATH, PLAIN_PATH, Probe, Running, Setup};
 
 async fn handler(
@@ -26,7 +28,18 @@ async fn start(setup: Setup) -> Running {
     let verifier = setup.verifier;
     let dedup = setup.dedup;
     let server = start_actix!(2, 0, move || {
+        let recorder = probe.clone();
         App::new()
+            // Outside the middleware, as an access log would be: it reads every answer's record.
+            .wrap_fn(move |req, service| {
+                let recorder = recorder.clone();
+                let answer = service.call(req);
+                async move {
+                    let response = answer.await?;
+                    recorder.record(response.response().extensions().get::<Delivery>());
+                    Ok(response)
+                }
+            })
             .app_data(verifier.clone())
             .app_data(probe.clone())
             .service(

@@ -5,10 +5,14 @@
 mod axum_server;
 mod http_common;
 
+use std::sync::Arc;
+
 use amps_webhooks::AmpsEvent;
-use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::axum::WebhookLayer;
+use amps_webhooks::integrations::{Delivery, VerifiedEvent};
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::post;
 use axum::{Json, Router};
 use axum_server::ProbeState;
@@ -28,6 +32,7 @@ async fn handler(
 }
 
 async fn start(setup: Setup) -> Running {
+    let recorder = Arc::clone(&setup.probe);
     let state = AppState {
         verifier: setup.verifier.clone(),
         probe: setup.probe,
@@ -38,7 +43,15 @@ async fn start(setup: Setup) -> Running {
             post(handler).layer(WebhookLayer::new(setup.verifier, setup.dedup)),
         )
         .route(PLAIN_PATH, post(handler))
-        .with_state(state);
+        .with_state(state)
+        // Outside the webhook layer, as an access log would be: it reads every answer's record.
+        .layer(axum::middleware::map_response(move |response: Response| {
+            let recorder = Arc::clone(&recorder);
+            async move {
+                recorder.record(response.extensions().get::<Delivery>());
+                response
+            }
+        }));
     let server = axum_server::serve(0, app).await;
     Running {
         base: format!("http://{}", server.addr),

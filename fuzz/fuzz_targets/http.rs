@@ -21,7 +21,8 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
-use amps_webhooks::integrations::axum::{Delivery, Outcome, VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::axum::WebhookLayer;
+use amps_webhooks::integrations::{Delivery, Outcome, VerifiedEvent};
 use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore};
 use amps_webhooks::{AmpsEvent, MockClock, Secret, Verifier};
 use axum::Router;

@@ -11,7 +11,8 @@
 //! use std::sync::Arc;
 //!
 //! use actix_web::{App, HttpServer, web};
-//! use amps_webhooks::integrations::actix::{VerifiedEvent, WebhookMiddleware};
+//! use amps_webhooks::integrations::VerifiedEvent;
+//! use amps_webhooks::integrations::actix::WebhookMiddleware;
 //! use amps_webhooks::store::{Deduplicator, MemoryStore};
 //! use amps_webhooks::{AmpsEvent, Verifier};
 //!
@@ -54,10 +55,11 @@ use bytes::Bytes;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 
-pub use super::{
-    DEFAULT_UNAVAILABLE_RETRY_AFTER, Delivery, Outcome, VerifiedEvent, WebhookRejection,
-};
-use super::{Early, Gate, Prechecked};
+use super::body::BodyReader;
+use super::gate::{Early, Gate};
+use super::rejection::log_rejection;
+use super::verified::{Prechecked, extracted};
+use super::{Delivery, VerifiedEvent, WebhookRejection};
 use crate::headers::{HeaderLookup, Headers};
 use crate::store::Deduplicator;
 use crate::verify::Verifier;
@@ -91,14 +93,9 @@ impl ResponseError for WebhookRejection {
 
     fn error_response(&self) -> HttpResponse {
         let mut response = json_response(self.status(), self.json_body());
-        response.extensions_mut().insert(Delivery {
-            id: None,
-            event_type: None,
-            key: None,
-            outcome: Outcome::Rejected,
-            status: self.status(),
-            reason: Some(self.to_string()),
-        });
+        response
+            .extensions_mut()
+            .insert(Delivery::of_rejection(self));
         response
     }
 }
@@ -118,11 +115,10 @@ async fn read_payload(
     mut payload: Payload,
     limit: usize,
 ) -> Result<Bytes, WebhookRejection> {
-    super::declared_too_large(headers, limit)?;
-    let mut buffer = super::BodyBuffer::default();
+    let mut buffer = BodyReader::start(headers, limit)?;
     while let Some(chunk) = std::future::poll_fn(|cx| Pin::new(&mut payload).poll_next(cx)).await {
         let data = chunk.map_err(|error| WebhookRejection::BodyRead(Box::new(error)))?;
-        buffer.push(data, limit)?;
+        buffer.push(data)?;
     }
     Ok(buffer.finish())
 }
@@ -141,20 +137,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedEvent<T> {
         }
         let Some(verifier) = app_verifier(req) else {
             let rejection = WebhookRejection::MissingVerifier;
-            super::log_rejection(req.headers(), &rejection);
+            log_rejection(req.headers(), &rejection);
             return Box::pin(ready(Err(rejection)));
         };
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let checked =
-                match read_payload(req.headers(), payload, verifier.max_body_bytes()).await {
-                    Ok(body) => super::check::<T, _>(&verifier, req.headers(), &body),
-                    Err(rejection) => Err(rejection),
-                };
-            checked.map(Self).inspect_err(|rejection| {
-                super::log_rejection(req.headers(), rejection);
-            })
+            let body = read_payload(req.headers(), payload, verifier.max_body_bytes()).await;
+            extracted(&verifier, req.headers(), body)
         })
     }
 }
@@ -297,14 +287,14 @@ where
                     return Ok(early_response(req, early));
                 }
             };
-            let (prechecked, mut delivery) = match gate.prepare::<T, _>(req.headers(), &body) {
+            let (prechecked, mut claimable) = match gate.prepare::<T, _>(req.headers(), &body) {
                 Ok(prepared) => prepared,
                 Err(early) => return Ok(early_response(req, early)),
             };
             // In the extensions before the claim is awaited, so that this future does not carry
             // the event; a request answered without the handler drops it with its extensions.
             req.extensions_mut().insert(prechecked);
-            let guard = match gate.claim(&delivery).await {
+            let guard = match gate.claim(&claimable).await {
                 Ok(guard) => guard,
                 Err(early) => return Ok(early_response(req, early)),
             };
@@ -314,13 +304,16 @@ where
             match service.call(req).await {
                 Ok(mut response) => {
                     let status = response.status().as_u16();
-                    super::settle(guard, &mut delivery, status).await;
-                    response.response_mut().extensions_mut().insert(delivery);
+                    claimable.settle(guard, status).await;
+                    response
+                        .response_mut()
+                        .extensions_mut()
+                        .insert(claimable.into_delivery());
                     Ok(response.map_into_left_body())
                 }
                 Err(error) => {
                     let status = error.as_response_error().status_code().as_u16();
-                    super::settle(guard, &mut delivery, status).await;
+                    claimable.settle(guard, status).await;
                     Err(error)
                 }
             }
@@ -334,6 +327,7 @@ mod tests {
 
     use super::*;
     use crate::headers::{self, HeaderLookup};
+    use crate::integrations::Outcome;
 
     #[test]
     fn actix_header_map_any_case_and_repeats() {

@@ -8,7 +8,8 @@
 //! ```no_run
 //! use std::sync::Arc;
 //!
-//! use amps_webhooks::integrations::axum::{VerifiedEvent, WebhookLayer};
+//! use amps_webhooks::integrations::VerifiedEvent;
+//! use amps_webhooks::integrations::axum::WebhookLayer;
 //! use amps_webhooks::store::{Deduplicator, MemoryStore};
 //! use amps_webhooks::{AmpsEvent, Verifier};
 //! use axum::{Router, routing::post};
@@ -45,10 +46,10 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use serde::de::DeserializeOwned;
 
-pub use super::{
-    DEFAULT_UNAVAILABLE_RETRY_AFTER, Delivery, Outcome, VerifiedEvent, WebhookRejection,
-};
-use super::{Early, Gate, Prechecked};
+use super::body::BodyReader;
+use super::gate::{Early, Gate};
+use super::verified::{Prechecked, extracted};
+use super::{Delivery, VerifiedEvent, WebhookRejection};
 use crate::store::{BoxFuture, Deduplicator};
 use crate::verify::Verifier;
 
@@ -70,13 +71,8 @@ where
         }
         let verifier = Verifier::from_ref(state);
         let (parts, body) = req.into_parts();
-        let checked = match read_body(&parts.headers, body, verifier.max_body_bytes()).await {
-            Ok(bytes) => super::check::<T, _>(&verifier, &parts.headers, &bytes),
-            Err(rejection) => Err(rejection),
-        };
-        checked.map(Self).inspect_err(|rejection| {
-            super::log_rejection(&parts.headers, rejection);
-        })
+        let body = read_body(&parts.headers, body, verifier.max_body_bytes()).await;
+        extracted(&verifier, &parts.headers, body)
     }
 }
 
@@ -85,14 +81,9 @@ impl IntoResponse for WebhookRejection {
         let status = StatusCode::from_u16(self.status()).unwrap_or(StatusCode::BAD_REQUEST);
         let mut response = (status, json_headers(), self.json_body()).into_response();
         // The headers are gone by now; the id is filled in by the layer, which still has them.
-        response.extensions_mut().insert(Delivery {
-            id: None,
-            event_type: None,
-            key: None,
-            outcome: Outcome::Rejected,
-            status: self.status(),
-            reason: Some(self.to_string()),
-        });
+        response
+            .extensions_mut()
+            .insert(Delivery::of_rejection(&self));
         response
     }
 }
@@ -111,9 +102,8 @@ async fn read_body(
     body: Body,
     limit: usize,
 ) -> Result<Bytes, WebhookRejection> {
-    super::declared_too_large(headers, limit)?;
+    let mut buffer = BodyReader::start(headers, limit)?;
     let mut body = body;
-    let mut buffer = super::BodyBuffer::default();
     // A body that knows it has ended (its `Content-Length` all read) is not polled again: that
     // poll would wait for the connection to close the body's channel.
     while !axum::body::HttpBody::is_end_stream(&body)
@@ -123,7 +113,7 @@ async fn read_body(
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
-        buffer.push(data, limit)?;
+        buffer.push(data)?;
     }
     Ok(buffer.finish())
 }
@@ -276,14 +266,14 @@ where
                     return Ok(early_response(Early::rejected(&parts.headers, &rejection)));
                 }
             };
-            let (prechecked, mut delivery) = match gate.prepare::<T, _>(&parts.headers, &bytes) {
+            let (prechecked, mut claimable) = match gate.prepare::<T, _>(&parts.headers, &bytes) {
                 Ok(prepared) => prepared,
                 Err(early) => return Ok(early_response(early)),
             };
             // In the extensions before the claim is awaited, so that this future does not carry
             // the event; a request answered without the handler drops it with its parts.
             parts.extensions.insert(prechecked);
-            let guard = match gate.claim(&delivery).await {
+            let guard = match gate.claim(&claimable).await {
                 Ok(guard) => guard,
                 Err(early) => return Ok(early_response(early)),
             };
@@ -294,8 +284,8 @@ where
                 Ok(response) => response.into_response(),
                 Err(never) => match never {},
             };
-            super::settle(guard, &mut delivery, response.status().as_u16()).await;
-            response.extensions_mut().insert(delivery);
+            claimable.settle(guard, response.status().as_u16()).await;
+            response.extensions_mut().insert(claimable.into_delivery());
             Ok(response)
         })
     }
@@ -304,6 +294,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::integrations::Outcome;
 
     #[test]
     fn rejection_response_status_and_body() {

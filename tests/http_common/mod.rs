@@ -6,6 +6,8 @@
 #![allow(dead_code, unreachable_pub, missing_docs)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod capture;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use amps_webhooks::integrations::{Delivery, Outcome};
 use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RedisStore};
 use amps_webhooks::{AmpsEvent, Event, MockClock, Secret, Signer, Verifier};
 use bytes::Bytes;
@@ -52,6 +55,8 @@ pub struct Probe {
     pub keys: Mutex<Vec<String>>,
     /// When set, each run signals `entered` and waits for a permit of `release`.
     pub hold: Option<Hold>,
+    /// The [`Delivery`] of every answer, in order, as an outer middleware reads it.
+    pub deliveries: Mutex<Vec<Delivery>>,
 }
 
 #[derive(Debug)]
@@ -77,6 +82,23 @@ impl Probe {
 
     pub fn success_seqs(&self) -> Vec<u64> {
         self.successes.lock().unwrap().clone()
+    }
+
+    /// Called by the outer middleware of every test server with the answer's [`Delivery`].
+    pub fn record(&self, delivery: Option<&Delivery>) {
+        if let Some(delivery) = delivery {
+            self.deliveries.lock().unwrap().push(delivery.clone());
+        }
+    }
+
+    /// The last answer's [`Delivery`].
+    pub fn last_delivery(&self) -> Delivery {
+        self.deliveries
+            .lock()
+            .unwrap()
+            .last()
+            .cloned()
+            .expect("the answer carried a Delivery")
     }
 }
 
@@ -595,19 +617,21 @@ pub async fn hundred_concurrent_while_held(start: Start) {
     assert_eq!(probe.runs(), 1);
 }
 
-/// A server on the test Redis (`REDIS_URL`, else 127.0.0.1:6379) in a namespace of its own, or
-/// `None` (after saying why) when no Redis answers outside CI.
-pub async fn start_redis(start: Start, probe: Probe) -> Option<(Running, Arc<Probe>)> {
+/// A server on the test Redis (`REDIS_URL`, else 127.0.0.1:6379) in a namespace of its own.
+///
+/// # Panics
+///
+/// When no Redis answers there: a test that needs Redis is marked `#[ignore = "needs Redis at
+/// 127.0.0.1:6379"]`, and when it is run anyway (`--include-ignored`, as CI does) it fails
+/// rather than pass without having tested anything.
+pub async fn start_redis(start: Start, probe: Probe) -> (Running, Arc<Probe>) {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let store = match RedisStore::builder(url.as_str()).connect().await {
         Ok(store) => store,
-        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("no Redis at {url} under CI=true: {error}")
-        }
-        Err(error) => {
-            println!("SKIPPED: no Redis answers at {url} ({error}); start one or set REDIS_URL");
-            return None;
-        }
+        Err(error) => panic!(
+            "this test needs Redis, and none answers at {url} ({error}): start one \
+             (`redis-server`) or set REDIS_URL"
+        ),
     };
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -622,15 +646,13 @@ pub async fn start_redis(start: Start, probe: Probe) -> Option<(Running, Arc<Pro
         probe: Arc::clone(&probe),
     })
     .await;
-    Some((running, probe))
+    (running, probe)
 }
 
 pub async fn redis_store_concurrent_and_retry(start: Start) {
     let probe = Probe::default();
     probe.fail_next.store(1, Ordering::SeqCst);
-    let Some((running, probe)) = start_redis(start, probe).await else {
-        return;
-    };
+    let (running, probe) = start_redis(start, probe).await;
     let client = Client::new(&running);
     assert_eq!(
         client.deliver(DEDUP_PATH, "msg_r", "evt_r").await.status,
@@ -674,6 +696,85 @@ pub async fn plain_extractor_verifies(start: Start) {
     assert_eq!(probe.runs(), 2);
 }
 
+/// Signed bodies that are not valid events, each with [`MARKER`] where serde_json's message
+/// quotes the value it refused: a string for a boolean, strings that are not times, a number
+/// for a string beside the marker; and a syntax error right after the marker.
+pub fn marked_bodies() -> Vec<String> {
+    let event =
+        |data: &str| format!(r#"{{"event":"push.completed","eventId":"evt_7a","data":{data}}}"#);
+    vec![
+        event(&format!(
+            r#"{{"actionId":"act_1","deviceId":"dev_1","result":{{"success":"{MARKER}"}}}}"#
+        )),
+        event(&format!(
+            r#"{{"actionId":"act_1","deviceId":"dev_1","result":{{"success":true}},"completedAt":"{MARKER}"}}"#
+        )),
+        format!(
+            r#"{{"type":"device.reconnected","data":{{"deviceId":"dev_1","timestamp":"{MARKER}"}}}}"#
+        ),
+        event(&format!(r#"{{"actionId":"{MARKER}","deviceId":12}}"#)),
+        format!(r#"{{"event":"push.completed","data":"{MARKER}" oops}}"#),
+    ]
+}
+
+/// A distinctive string that a rejection must not repeat (issue item 7a).
+pub const MARKER: &str = "MARKER_7a";
+
+/// Item 7a over real sockets: a rejection never carries request content. For each body of
+/// [`marked_bodies`], on the deduplicating route and the extractor alone: the 400's JSON body,
+/// the [`Delivery::reason`] an outer middleware reads, and the log line of the rejection (found
+/// by the request's id) say what was wrong and where, and none holds the marker.
+pub async fn rejection_never_quotes_the_body(start: Start) {
+    let lines = capture::install();
+    let (running, probe, _clock) = start_memory(start, Probe::default()).await;
+    let client = Client::new(&running);
+    for (route, path) in [("dedup", DEDUP_PATH), ("plain", PLAIN_PATH)] {
+        for (n, body) in marked_bodies().into_iter().enumerate() {
+            let id = format!("msg_7a_{route}_{n}");
+            let headers = signed(&id, NOW, body.as_bytes(), Spelling::Webhook);
+            let reply = client.post(path, &headers, body.clone()).await;
+            let text = String::from_utf8_lossy(&reply.body).into_owned();
+            assert_eq!(
+                (reply.status, reply.json()["error"].as_str()),
+                (400, Some("invalid_event")),
+                "{path}, {body}: {text}"
+            );
+            assert!(
+                !text.contains(MARKER),
+                "{path}: the 400 quotes the body: {text}"
+            );
+            let reason = reply.json()["reason"].as_str().unwrap().to_owned();
+            assert!(reason.starts_with("the body is "), "{path}: {reason}");
+
+            let delivery = probe.last_delivery();
+            assert_eq!(
+                (delivery.outcome(), delivery.status(), delivery.key()),
+                (Outcome::Rejected, 400, None)
+            );
+            // The layer still has the headers; a rejection turned into a response does not.
+            let want_id = (path == DEDUP_PATH).then_some(id.as_str());
+            assert_eq!(delivery.id(), want_id, "{path}");
+            assert_eq!(delivery.reason(), Some(reason.as_str()), "{path}");
+
+            let logged = lines.containing(&id);
+            assert_eq!(logged.len(), 1, "{path}: one log line for {id}: {logged:?}");
+            assert!(logged[0].starts_with("WARN"), "{logged:?}");
+            assert!(logged[0].contains("code=invalid_event"), "{logged:?}");
+            assert!(logged[0].contains(&reason), "{logged:?}");
+            assert!(
+                !logged[0].contains(MARKER),
+                "{path}: the log quotes the body: {logged:?}"
+            );
+        }
+    }
+    assert_eq!(probe.runs(), 0);
+    let leaked = lines.containing(MARKER);
+    assert!(
+        leaked.is_empty(),
+        "logged with the body's content: {leaked:?}"
+    );
+}
+
 #[macro_export]
 macro_rules! http_suite {
     ($start:path) => {
@@ -690,8 +791,14 @@ macro_rules! http_suite {
             hundred_concurrent_deliveries,
             hundred_concurrent_while_held,
             plain_extractor_verifies,
-            redis_store_concurrent_and_retry,
+            rejection_never_quotes_the_body,
         );
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        #[ignore = "needs Redis at 127.0.0.1:6379"]
+        async fn redis_store_concurrent_and_retry() {
+            http_common::redis_store_concurrent_and_retry(|setup| Box::pin($start(setup))).await;
+        }
     };
     (@each $start:path; $($name:ident),+ $(,)?) => {
         $(

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amps_webhooks::integrations::axum::{Delivery, Outcome, VerifiedEvent, WebhookLayer};
+use amps_webhooks::integrations::axum::WebhookLayer;
+use amps_webhooks::integrations::{Delivery, Outcome, VerifiedEvent};
 use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RedisStore};
 use amps_webhooks::{AmpsEvent, Verifier};
 use axum::Router;
