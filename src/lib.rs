@@ -1,9 +1,6 @@
 // The README's examples use the default `amps` feature; without it the crate docs are shorter.
 #![cfg_attr(feature = "amps", doc = include_str!("../README.md"))]
-#![cfg_attr(
-    not(feature = "amps"),
-    doc = "Verify Standard Webhooks (Svix) requests. Enable the default `amps` feature for the full guide and typed Amps events."
-)]
+#![cfg_attr(not(feature = "amps"), doc = include_str!("docs/verifier_only.md"))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod clock;

@@ -15,6 +15,8 @@
 //!
 //! `body` holds a UTF-8 body byte for byte; a body that is not UTF-8 is kept as
 //! `body_base64` instead.
+//!
+#![doc = include_str!("docs/testing.md")]
 
 use std::fmt;
 use std::path::{Path, PathBuf};

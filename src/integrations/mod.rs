@@ -14,19 +14,7 @@
 //! - `gate`: the claim gate (verify, parse, claim; answer 409, 503 or the duplicate's 200;
 //!   complete or release after the handler).
 //!
-//! | situation | status |
-//! |---|---|
-//! | handler succeeded | its 2xx, event recorded as completed |
-//! | duplicate of a completed event | 200, handler not run |
-//! | duplicate while the first is in flight | 409 + `Retry-After` |
-//! | handler failed | its status (5xx), claim released so the retry runs it |
-//! | store unreachable | 503 + `Retry-After` |
-//! | no matching signature, timestamp outside the tolerance | 401 |
-//! | headers missing or malformed, body not a valid event | 400 |
-//! | body over the limit | 413 |
-//!
-//! No answer, record or log line carries request content: a rejection says what was wrong and
-//! where, never the body's bytes or a header's value.
+#![doc = include_str!("../docs/integrations.md")]
 
 mod body;
 mod delivery;

@@ -54,6 +54,10 @@ pub(crate) const SIGNATURE_BYTES: usize = 64;
 /// assert_eq!(verified.id(), "msg_p5jXN8AQM9LWM0D4loKWxJek");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// # The `v1a` guide
+///
+#[doc = include_str!("../docs/ed25519.md")]
 #[cfg_attr(docsrs, doc(cfg(feature = "ed25519")))]
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PublicKey {

@@ -13,6 +13,8 @@
 //! submodules, re-exported here: the client ([`Sender`], in `client`), its builder
 //! ([`SenderBuilder`], in `builder`), the sleepers (`sleeper`), the header styles
 //! (`headers`) and the report of a delivery ([`DeliveryReport`], in `report`).
+//!
+#![doc = include_str!("../docs/sender.md")]
 
 use std::fmt;
 use std::time::Duration;

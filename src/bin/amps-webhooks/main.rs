@@ -10,6 +10,8 @@
 //! One module per subcommand (`sign`, `verify`, `listen`, `send`, `replay`), each with its
 //! arguments; `input` reads what several share (keys, bodies, durations), `failure` holds the
 //! failure type and its exit codes.
+//!
+#![doc = include_str!("../../docs/cli.md")]
 
 use std::process::ExitCode;
 
