@@ -22,7 +22,7 @@ use crate::error::ParseError;
 
 mod envelope;
 
-use envelope::{Envelope, Seen, Top};
+use envelope::Envelope;
 
 /// The `webhook-id` of a request: the message id, stable across retries of one delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -132,7 +132,7 @@ impl fmt::Debug for RawBody {
     }
 }
 
-impl<T: DeserializeOwned> Event<T> {
+impl<T: DeserializeOwned + 'static> Event<T> {
     pub(crate) fn from_verified(
         id: WebhookId,
         timestamp: Timestamp,
@@ -183,33 +183,40 @@ impl<T: DeserializeOwned> Event<T> {
     }
 }
 
-/// Parses the body as `T` and reads its envelope fields, in one pass when it can.
-fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<(T, Envelope), ParseError> {
-    let mut seen = Seen::default();
+/// How a payload type that reads the envelope fields itself hands them over (`AmpsEvent`).
+#[cfg_attr(not(feature = "amps"), allow(unused_imports))]
+pub(crate) use envelope::report as report_envelope;
+
+#[cfg(test)]
+mod parse_tests;
+
+/// Parses the body as `T`, then reads its envelope fields: from `T` itself when it reports
+/// them (see [`envelope`]), else in a second pass that skips everything else.
+fn parse<T: DeserializeOwned + 'static>(body: &[u8]) -> Result<(T, Envelope), ParseError> {
     // UTF-8 is checked once for the whole body, so that serde_json does not check each string
     // again; a body that is not UTF-8 goes to serde_json as bytes, for its error and position.
-    let payload = match std::str::from_utf8(body) {
-        Ok(text) => parse_from(serde_json::Deserializer::from_str(text), &mut seen),
-        Err(_) => parse_from(serde_json::Deserializer::from_slice(body), &mut seen),
-    }
-    .map_err(|error| ParseError::from_json(error, body))?;
-    // The body is valid JSON by now; when the payload's parse did not show the envelope for
-    // sure, it is read on its own.
-    let envelope = seen.envelope().unwrap_or_else(|| Envelope::read(body));
+    let text = std::str::from_utf8(body).ok();
+    let (payload, reported) = parse_payload(body, text)?;
+    let envelope = reported.unwrap_or_else(|| match text {
+        Some(text) => Envelope::read_str(text),
+        None => Envelope::read_slice(body),
+    });
     Ok((payload, envelope))
 }
 
-/// Parses a `T` from the whole of `deserializer`'s input, telling `seen` the envelope fields.
-fn parse_from<'de, R: serde_json::de::Read<'de>, T: DeserializeOwned>(
-    mut deserializer: serde_json::Deserializer<R>,
-    seen: &mut Seen,
-) -> Result<T, serde_json::Error> {
-    let payload = T::deserialize(Top {
-        inner: &mut deserializer,
-        seen,
-    })?;
-    deserializer.end()?;
-    Ok(payload)
+/// Parses the whole body as `T` (from `text`, the body itself, when it is UTF-8), with the
+/// envelope `T` reported while it was parsed, if it did.
+fn parse_payload<T: DeserializeOwned + 'static>(
+    body: &[u8],
+    text: Option<&str>,
+) -> Result<(T, Option<Envelope>), ParseError> {
+    let armed = envelope::arm(std::any::TypeId::of::<T>());
+    let payload = match text {
+        Some(text) => serde_json::from_str(text),
+        None => serde_json::from_slice(body),
+    }
+    .map_err(|error| ParseError::from_json(error, body))?;
+    Ok((payload, armed.take()))
 }
 
 impl<T> Event<T> {
@@ -279,7 +286,7 @@ impl<T> Event<T> {
 mod tests {
     use super::*;
 
-    fn parse<T: DeserializeOwned>(body: &str) -> Result<Event<T>, ParseError> {
+    fn parse<T: DeserializeOwned + 'static>(body: &str) -> Result<Event<T>, ParseError> {
         Event::from_verified(
             WebhookId::new_unchecked("msg_1"),
             Timestamp::from_unix(1),

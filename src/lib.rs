@@ -50,4 +50,4 @@ pub use verify::{
 };
 
 #[cfg(feature = "amps")]
-pub use amps::AmpsEvent;
+pub use amps::event::AmpsEvent;

@@ -318,7 +318,7 @@ impl<'a> Verified<'a> {
     /// # Errors
     /// [`ParseError::InvalidJson`] when the body is not JSON, [`ParseError::InvalidEvent`]
     /// when it is JSON of another shape than `T`.
-    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<Event<T>, ParseError> {
+    pub fn parse<T: serde::de::DeserializeOwned + 'static>(&self) -> Result<Event<T>, ParseError> {
         Event::from_verified(WebhookId::new_unchecked(self.id), self.timestamp, self.body)
     }
 }

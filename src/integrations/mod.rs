@@ -404,7 +404,7 @@ pub(crate) fn declared_too_large<H: Headers + ?Sized>(
 }
 
 /// Verifies and parses a body read in full; the event keeps `body` itself, not a copy.
-pub(crate) fn check<T: DeserializeOwned, H: Headers + ?Sized>(
+pub(crate) fn check<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
     verifier: &Verifier,
     headers: &H,
     body: &bytes::Bytes,
@@ -503,7 +503,7 @@ impl Gate {
     /// and the record of its delivery; or the answer to give instead.
     // The answer is built where the request is refused; returned at once, never stored.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn prepare<T: DeserializeOwned, H: Headers + ?Sized>(
+    pub(crate) fn prepare<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
         &self,
         headers: &H,
         body: &bytes::Bytes,
@@ -590,7 +590,9 @@ mod tests {
     use super::*;
 
     /// The rejection of a correctly signed `body` that is not a `T`.
-    fn parse_rejection<T: DeserializeOwned + fmt::Debug>(body: &[u8]) -> WebhookRejection {
+    fn parse_rejection<T: DeserializeOwned + fmt::Debug + 'static>(
+        body: &[u8],
+    ) -> WebhookRejection {
         let secret: crate::Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
         let verifier = Verifier::builder()
             .secret(secret.clone())
