@@ -45,6 +45,8 @@ pub(crate) mod event;
 mod payload;
 
 #[cfg(test)]
+mod envelope_tests;
+#[cfg(test)]
 mod roundtrip;
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,7 @@
 //! to an event whose [`as_body`](crate::AmpsEvent::as_body) parses back to the same variant and
 //! fields, through `serde_json` alone and through `Event<AmpsEvent>`.
 
-#![allow(clippy::unwrap_used, clippy::panic)]
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -267,4 +267,22 @@ fn every_fixture_round_trips() {
             }
         }
     }
+}
+
+#[test]
+fn a_float_reads_as_the_f64_it_prints_as() {
+    // Found by the proptest: without serde_json's `float_roundtrip`, this float printed and read
+    // again was one unit in the last place off.
+    let event: AmpsEvent = serde_json::from_str(
+        r#"{"type":"device.reconnected","data":{"deviceId":"","x":1.1731511545000962e-115}}"#,
+    )
+    .unwrap();
+    let AmpsEvent::DeviceReconnected(device) = &event else {
+        panic!("{event:?}")
+    };
+    assert_eq!(
+        device.extra["x"].as_f64(),
+        Some(1.173_151_154_500_096_2e-115)
+    );
+    round_trips(&serde_json::to_string(&event.as_body()).unwrap(), &event);
 }

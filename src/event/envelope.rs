@@ -20,9 +20,9 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 /// The envelope fields of a body: `type` (Standard Webhooks) or else `event` (the Amps
 /// envelope), and a non-empty `eventId`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(super) struct Envelope {
-    pub(super) event_type: Option<Arc<str>>,
-    pub(super) event_id: Option<Arc<str>>,
+pub(crate) struct Envelope {
+    pub(crate) event_type: Option<Arc<str>>,
+    pub(crate) event_id: Option<Arc<str>>,
 }
 
 impl Envelope {

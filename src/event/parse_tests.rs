@@ -1,6 +1,6 @@
-//! The envelope of a parsed body: the same for every payload type (the second pass), the same
-//! from `AmpsEvent`'s own single pass, never taken from an `AmpsEvent` nested inside another
-//! payload, and kept apart for a parse inside a parse.
+//! The envelope of a parsed body: the same for every payload type (the second pass), and the
+//! side channel's rules; with the helpers that the tests of a payload type reporting its own
+//! envelope (`AmpsEvent`, in its module) use.
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
@@ -11,10 +11,11 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use serde::de::{DeserializeOwned, IgnoredAny};
 
+pub(crate) use super::envelope::Envelope;
 use super::envelope::{arm, report};
-use super::{Envelope, Event, Timestamp, WebhookId, parse, parse_payload};
+use super::{Event, Timestamp, WebhookId, parse, parse_payload};
 
-fn envelope(event_type: Option<&str>, event_id: Option<&str>) -> Envelope {
+pub(crate) fn envelope(event_type: Option<&str>, event_id: Option<&str>) -> Envelope {
     Envelope {
         event_type: event_type.map(Arc::from),
         event_id: event_id.map(Arc::from),
@@ -22,7 +23,7 @@ fn envelope(event_type: Option<&str>, event_id: Option<&str>) -> Envelope {
 }
 
 /// The envelope `Event<T>` gets from `body`, or `None` when `body` is no `T`.
-fn envelope_as<T: DeserializeOwned + 'static>(body: &str) -> Option<Envelope> {
+pub(crate) fn envelope_as<T: DeserializeOwned + 'static>(body: &str) -> Option<Envelope> {
     let event = Event::<T>::from_verified(
         WebhookId::new_unchecked("msg_1"),
         Timestamp::from_unix(1),
@@ -91,7 +92,7 @@ struct EnumTyped {
 
 /// Every payload type that parses `body` gets `expected` as its envelope, whichever way it
 /// reads (or skips, or reads as bytes or an enum) the envelope's fields.
-fn all_get(body: &str, expected: &Envelope) {
+pub(crate) fn all_get(body: &str, expected: &Envelope) {
     fn check<T: DeserializeOwned + 'static>(body: &str, expected: &Envelope) {
         if let Some(seen) = envelope_as::<T>(body) {
             assert_eq!(&seen, expected, "{body} as {}", std::any::type_name::<T>());
@@ -99,8 +100,6 @@ fn all_get(body: &str, expected: &Envelope) {
     }
     check::<serde_json::Value>(body, expected);
     check::<Box<serde_json::value::RawValue>>(body, expected);
-    #[cfg(feature = "amps")]
-    check::<crate::AmpsEvent>(body, expected);
     check::<Typed>(body, expected);
     check::<Option<Typed>>(body, expected);
     check::<HashMap<String, serde_json::Value>>(body, expected);
@@ -113,38 +112,41 @@ fn all_get(body: &str, expected: &Envelope) {
     check::<HashMap<String, IgnoredAny>>(body, expected);
 }
 
+/// Bodies with the envelope each has: `(body, type, eventId)`.
+pub(crate) const BODIES: &[(&str, Option<&str>, Option<&str>)] = &[
+    (
+        r#"{"event":"push.completed","eventId":"evt_1","data":{"type":"inner"}}"#,
+        Some("push.completed"),
+        Some("evt_1"),
+    ),
+    (
+        r#"{"type":"a.b","event":"c","eventId":""}"#,
+        Some("a.b"),
+        None,
+    ),
+    (r#"{"type":5,"event":"c","eventId":["x"]}"#, Some("c"), None),
+    (
+        r#"{"type":5,"event":"c","eventId":{"x":1}}"#,
+        Some("c"),
+        None,
+    ),
+    (r#"{"type":"a.b","type":null}"#, None, None),
+    (
+        r#"{"ev\u0065nt":"e\"scaped","eventId":"x"}"#,
+        Some("e\"scaped"),
+        Some("x"),
+    ),
+    (r#"{"data":{}}"#, None, None),
+    (r#"{"data":{"type":"x"}}"#, None, None),
+    ("[1,2]", None, None),
+    ("null", None, None),
+    ("12", None, None),
+    (r#""text""#, None, None),
+];
+
 #[test]
 fn every_payload_type_gets_the_same_envelope() {
-    for (body, event_type, event_id) in [
-        (
-            r#"{"event":"push.completed","eventId":"evt_1","data":{"type":"inner"}}"#,
-            Some("push.completed"),
-            Some("evt_1"),
-        ),
-        (
-            r#"{"type":"a.b","event":"c","eventId":""}"#,
-            Some("a.b"),
-            None,
-        ),
-        (r#"{"type":5,"event":"c","eventId":["x"]}"#, Some("c"), None),
-        (
-            r#"{"type":5,"event":"c","eventId":{"x":1}}"#,
-            Some("c"),
-            None,
-        ),
-        (r#"{"type":"a.b","type":null}"#, None, None),
-        (
-            r#"{"ev\u0065nt":"e\"scaped","eventId":"x"}"#,
-            Some("e\"scaped"),
-            Some("x"),
-        ),
-        (r#"{"data":{}}"#, None, None),
-        (r#"{"data":{"type":"x"}}"#, None, None),
-        ("[1,2]", None, None),
-        ("null", None, None),
-        ("12", None, None),
-        (r#""text""#, None, None),
-    ] {
+    for &(body, event_type, event_id) in BODIES {
         all_get(body, &envelope(event_type, event_id));
         assert_eq!(
             Envelope::read_str(body),
@@ -152,6 +154,26 @@ fn every_payload_type_gets_the_same_envelope() {
             "{body}"
         );
     }
+}
+
+/// What `T` reported in its own pass (`None`: nothing) beside what the second pass reads, from
+/// the body as a str or (`utf8` false) as bytes; `None` when the body is no `T`.
+pub(crate) fn reported_and_read<T: DeserializeOwned + 'static>(
+    body: &str,
+    utf8: bool,
+) -> Option<(Option<Envelope>, Envelope)> {
+    let text = utf8.then_some(body);
+    let (_, reported) = parse_payload::<T>(body.as_bytes(), text).ok()?;
+    let read = match text {
+        Some(text) => Envelope::read_str(text),
+        None => Envelope::read_slice(body.as_bytes()),
+    };
+    Some((reported, read))
+}
+
+/// The envelope of `body` parsed as `T` through the crate's parse; panics when it is no `T`.
+pub(crate) fn parse_envelope<T: DeserializeOwned + 'static>(body: &[u8]) -> Envelope {
+    parse::<T>(body).unwrap().1
 }
 
 #[test]
@@ -198,112 +220,19 @@ fn only_the_armed_type_reports_and_the_slot_is_put_back() {
 #[test]
 fn a_generic_payload_reports_nothing() {
     let body = r#"{"type":"a.b","eventId":"evt_1"}"#;
-    let (_, reported) = parse_payload::<serde_json::Value>(body.as_bytes(), Some(body)).unwrap();
-    assert_eq!(reported, None);
+    for utf8 in [true, false] {
+        let (reported, read) = reported_and_read::<serde_json::Value>(body, utf8).unwrap();
+        assert_eq!(reported, None);
+        assert_eq!(read, envelope(Some("a.b"), Some("evt_1")));
+    }
     assert_eq!(
-        parse::<serde_json::Value>(body.as_bytes()).unwrap().1,
+        parse_envelope::<serde_json::Value>(body.as_bytes()),
         envelope(Some("a.b"), Some("evt_1"))
     );
 }
 
-#[cfg(feature = "amps")]
-mod amps {
-    use super::*;
-    use crate::AmpsEvent;
-
-    /// `AmpsEvent` reported its envelope in its own pass, and it is what the second pass reads.
-    pub(super) fn single_pass_agrees(body: &str) {
-        let Ok((_, reported)) = parse_payload::<AmpsEvent>(body.as_bytes(), Some(body)) else {
-            return;
-        };
-        assert_eq!(reported, Some(Envelope::read_str(body)), "{body}");
-        let (_, reported) = parse_payload::<AmpsEvent>(body.as_bytes(), None).unwrap();
-        assert_eq!(
-            reported,
-            Some(Envelope::read_slice(body.as_bytes())),
-            "{body}"
-        );
-    }
-
-    #[test]
-    fn the_single_pass_agrees_on_every_fixture() {
-        let root = env!("CARGO_MANIFEST_DIR");
-        let mut count = 0;
-        for dir in ["tests/fixtures", "tests/data/amps"] {
-            for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
-                let path = entry.unwrap().path();
-                if path.extension().is_some_and(|ext| ext == "json") {
-                    let body = std::fs::read_to_string(&path).unwrap();
-                    let (_, reported) =
-                        parse_payload::<AmpsEvent>(body.as_bytes(), Some(&body)).unwrap();
-                    assert_eq!(reported, Some(Envelope::read_str(&body)), "{path:?}");
-                    single_pass_agrees(&body);
-                    count += 1;
-                }
-            }
-        }
-        assert_eq!(count, 18);
-    }
-
-    #[derive(serde::Deserialize)]
-    #[allow(dead_code)]
-    struct Wrapper {
-        #[serde(rename = "type")]
-        outer: Option<String>,
-        inner: AmpsEvent,
-        more: Vec<AmpsEvent>,
-    }
-
-    #[test]
-    fn a_nested_amps_event_does_not_set_the_outer_envelope() {
-        let inner = r#"{"type":"device.connected","eventId":"evt_inner","data":{"deviceId":"d"}}"#;
-        let body = format!(r#"{{"inner":{inner},"more":[{inner}]}}"#);
-        assert_eq!(envelope_as::<Wrapper>(&body), Some(envelope(None, None)));
-        let body = format!(r#"{{"type":"outer","inner":{inner},"more":[{inner},{inner}]}}"#);
-        assert_eq!(
-            envelope_as::<Wrapper>(&body),
-            Some(envelope(Some("outer"), None))
-        );
-        let (_, reported) = parse_payload::<Wrapper>(body.as_bytes(), Some(&body)).unwrap();
-        assert_eq!(reported, None);
-        assert_eq!(
-            envelope_as::<Vec<AmpsEvent>>(&format!("[{inner}]")),
-            Some(envelope(None, None))
-        );
-    }
-
-    /// A payload whose own parse parses an `Event<AmpsEvent>` from one of its fields.
-    #[derive(Debug)]
-    struct Reentrant(Envelope);
-
-    impl<'de> serde::Deserialize<'de> for Reentrant {
-        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-            #[derive(serde::Deserialize)]
-            struct Fields {
-                body: String,
-            }
-            let fields = Fields::deserialize(deserializer)?;
-            let (_, inner) = parse::<AmpsEvent>(fields.body.as_bytes()).unwrap();
-            Ok(Self(inner))
-        }
-    }
-
-    #[test]
-    fn a_parse_inside_a_parse_keeps_each_envelope() {
-        let inner = r#"{"type":"device.connected","eventId":"evt_inner","data":{"deviceId":"d"}}"#;
-        let body = serde_json::json!({"event": "outer", "eventId": "evt_outer", "body": inner})
-            .to_string();
-        let (payload, outer) = parse::<Reentrant>(body.as_bytes()).unwrap();
-        assert_eq!(
-            payload.0,
-            envelope(Some("device.connected"), Some("evt_inner"))
-        );
-        assert_eq!(outer, envelope(Some("outer"), Some("evt_outer")));
-    }
-}
-
-const KEYS: &[&str] = &["type", "event", "eventId", "data", "other", "ev\\u0065nt"];
-const VALUES: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &["type", "event", "eventId", "data", "other", "ev\\u0065nt"];
+pub(crate) const VALUES: &[&str] = &[
     r#""push.completed""#,
     r#""a.b""#,
     r#""""#,
@@ -326,8 +255,6 @@ proptest! {
             .map(|&(k, v)| format!("\"{}\":{}", KEYS[k], VALUES[v]))
             .collect();
         let body = format!("{{{}}}", fields.join(","));
-        #[cfg(feature = "amps")]
-        amps::single_pass_agrees(&body);
         all_get(&body, &Envelope::read_str(&body));
     }
 }
