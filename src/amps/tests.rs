@@ -21,7 +21,7 @@ mod derived {
     use serde::{Deserialize, Serialize};
     use serde_json::{Map, Value};
 
-    use jiff::Timestamp as DateTime;
+    use jiff::Timestamp;
 
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -38,7 +38,7 @@ mod derived {
         parameters: Option<Value>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         result: Option<PushResult>,
-        completed_at: DateTime,
+        completed_at: Timestamp,
         #[serde(flatten)]
         extra: Map<String, Value>,
     }
@@ -64,7 +64,7 @@ mod derived {
         error_code: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error_message: Option<String>,
-        failed_at: DateTime,
+        failed_at: Timestamp,
         #[serde(flatten)]
         extra: Map<String, Value>,
     }
@@ -100,7 +100,7 @@ mod derived {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         user_id: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        timestamp: Option<DateTime>,
+        timestamp: Option<Timestamp>,
         #[serde(flatten)]
         extra: Map<String, Value>,
     }
@@ -120,7 +120,7 @@ mod derived {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reconnection_url: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        timestamp: Option<DateTime>,
+        timestamp: Option<Timestamp>,
         #[serde(flatten)]
         extra: Map<String, Value>,
     }
