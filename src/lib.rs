@@ -48,4 +48,4 @@ pub use verify::{
 };
 
 #[cfg(feature = "amps")]
-pub use amps::AmpsEvent;
+pub use amps::event::AmpsEvent;

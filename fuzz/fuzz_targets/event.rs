@@ -52,6 +52,10 @@ fuzz_target!(|body: &[u8]| {
                 assert_eq!(event.payload().event_type(), declared);
             }
             serde_json::to_vec(event.payload()).expect("an event serializes");
+            // Its Standard Webhooks body parses back to the same event.
+            let body = serde_json::to_vec(&event.payload().as_body()).expect("a body serializes");
+            let again = serde_json::from_slice::<AmpsEvent>(&body).expect("the body parses");
+            assert_eq!(&again, event.payload());
         }
         Err(ParseError::InvalidJson { .. }) => assert!(json.is_err()),
         Err(ParseError::InvalidEvent { .. }) => assert!(json.is_ok()),

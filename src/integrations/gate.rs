@@ -168,7 +168,7 @@ impl Gate {
     /// and what to claim; or the answer to give instead.
     // The answer is built where the request is refused; returned at once, never stored.
     #[allow(clippy::result_large_err)]
-    pub(crate) fn prepare<T: DeserializeOwned, H: Headers + ?Sized>(
+    pub(crate) fn prepare<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
         &self,
         headers: &H,
         body: &bytes::Bytes,

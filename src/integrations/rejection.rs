@@ -156,7 +156,7 @@ mod tests {
     use crate::Verifier;
 
     /// The rejection of a correctly signed `body` that is not a `T`.
-    fn parse_rejection<T: DeserializeOwned + fmt::Debug>(body: &[u8]) -> WebhookRejection {
+    fn parse_rejection<T: DeserializeOwned + fmt::Debug + 'static>(body: &[u8]) -> WebhookRejection {
         let secret: crate::Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
         let verifier = Verifier::builder()
             .secret(secret.clone())
@@ -266,7 +266,7 @@ mod tests {
         assert!(!body.contains("secret-looking-value"), "{body}");
         assert_eq!(
             rejection.to_string(),
-            "the body is JSON but not a valid event (line 1, column 27)"
+            "the body is JSON but not a valid event: a value has the wrong type (line 1, column 27)"
         );
         // Not JSON at all: the syntax error's place, not the bytes around it.
         let rejection = parse_rejection::<serde_json::Value>(b"{\"n\": secret-looking-value}");

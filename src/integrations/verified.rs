@@ -38,7 +38,7 @@ impl<T> std::ops::Deref for VerifiedEvent<T> {
 }
 
 /// Verifies and parses a body read in full; the event keeps `body` itself, not a copy.
-pub(crate) fn check<T: DeserializeOwned, H: Headers + ?Sized>(
+pub(crate) fn check<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
     verifier: &Verifier,
     headers: &H,
     body: &bytes::Bytes,
@@ -53,7 +53,7 @@ pub(crate) fn check<T: DeserializeOwned, H: Headers + ?Sized>(
 
 /// What an extractor answers for a body read in full, or not: the event, or the rejection,
 /// logged.
-pub(crate) fn extracted<T: DeserializeOwned, H: Headers + ?Sized>(
+pub(crate) fn extracted<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
     verifier: &Verifier,
     headers: &H,
     body: Result<bytes::Bytes, WebhookRejection>,

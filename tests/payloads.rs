@@ -3,7 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use amps_webhooks::amps::{DateTime, Failure};
+use amps_webhooks::amps::Failure;
+use amps_webhooks::amps::jiff::Timestamp;
 use amps_webhooks::{AmpsEvent, Event, MockClock, Secret, Signer, Verifier};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -28,7 +29,7 @@ fn event(file: &str) -> Event<AmpsEvent> {
     verifier.verify(&headers, &body).unwrap().parse().unwrap()
 }
 
-fn at(text: &str) -> DateTime {
+fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
