@@ -21,7 +21,7 @@ const RETENTION: Duration = Duration::from_secs(120);
 const KEYS_PER_THREAD: usize = 1 << 20;
 const MEMORY_CAPACITY: usize = 1 << 16;
 
-/// The memory store's futures are ready at once: one poll, no executor.
+/// The memory store's futures are ready at once (`StoreFuture::ready`): one poll, no executor.
 fn now<F: Future>(future: F) -> F::Output {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
@@ -29,19 +29,13 @@ fn now<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// As the `Deduplicator` calls a store: its answer at once when it gives one (the memory store
-/// does), else its future.
+/// As the `Deduplicator` calls a store: through the trait object, awaiting (here: polling once)
+/// the futures it returns.
 fn claim_complete_now(store: &dyn IdempotencyStore, key: &str) {
-    let claim = store
-        .claim_ready(key, LEASE)
-        .unwrap_or_else(|| now(store.claim(key, LEASE)));
-    let Ok(Claim::Acquired(token)) = claim else {
+    let Ok(Claim::Acquired(token)) = now(store.claim(key, LEASE)) else {
         panic!("a fresh key is acquired")
     };
-    store
-        .complete_ready(key, token, RETENTION)
-        .unwrap_or_else(|| now(store.complete(key, token, RETENTION)))
-        .unwrap();
+    now(store.complete(key, token, RETENTION)).unwrap();
 }
 
 fn keys(thread: usize) -> Vec<String> {
@@ -151,7 +145,10 @@ fn redis(c: &mut Criterion) {
             return;
         }
     };
-    let run = format!("{:x}", amps_webhooks::ClaimToken::random().as_u128() as u32);
+    let run = format!(
+        "{:x}",
+        amps_webhooks::store::ClaimToken::random().as_u128() as u32
+    );
     let mut group = c.benchmark_group("redis claim+complete");
     group.throughput(Throughput::Elements(1));
     group.sample_size(20);

@@ -90,7 +90,7 @@ async fn main() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let table = format!(
         "bench_{:08x}",
-        amps_webhooks::ClaimToken::random().as_u128() as u32
+        amps_webhooks::store::ClaimToken::random().as_u128() as u32
     );
     let store = match PostgresStore::builder(url.as_str())
         .table(table.as_str())

@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use crate::error::{BoxError, ParseError, VerifyError};
 use crate::event::Event;
 use crate::headers::{self, HeaderLookup, Headers};
-use crate::store::{ClaimGuard, ClaimOutcome, Deduplicator};
+use crate::store::{Admission, ClaimGuard, Deduplicator};
 use crate::verify::Verifier;
 
 #[cfg(feature = "actix")]
@@ -528,15 +528,15 @@ impl Gate {
             delivery
         };
         match self.dedup.claim(key).await {
-            ClaimOutcome::Acquired(guard) => Ok(guard),
-            ClaimOutcome::Duplicate => Err(Early {
+            Admission::Acquired(guard) => Ok(guard),
+            Admission::Duplicate => Err(Early {
                 status: 200,
                 retry_after: None,
                 body: br#"{"status":"duplicate"}"#.to_vec(),
                 delivery: answer(Outcome::Duplicate, 200)
                     .with_reason("already processed; handler not run"),
             }),
-            ClaimOutcome::InFlight { retry_after } => {
+            Admission::InFlight { retry_after } => {
                 let reason = "the event is being processed by another request; retry later";
                 Err(Early {
                     status: 409,
@@ -545,7 +545,7 @@ impl Gate {
                     delivery: answer(Outcome::InFlight, 409).with_reason(reason),
                 })
             }
-            ClaimOutcome::StoreUnavailable(error) => {
+            Admission::StoreUnavailable(error) => {
                 // The store's error (an address, a timeout) goes to the log, not to the sender.
                 let reason = "the idempotency store is unavailable; retry later";
                 Err(Early {
