@@ -30,6 +30,7 @@ enum State<'a, T> {
 
 impl<'a, T> StoreFuture<'a, T> {
     /// A future that answers `value` at its first poll, without an allocation.
+    #[inline]
     pub const fn ready(value: T) -> Self {
         Self {
             state: State::Ready(Some(value)),
@@ -43,6 +44,7 @@ impl<'a, T> StoreFuture<'a, T> {
 
     /// The answer when the store gave it at once ([`ready`](Self::ready) and not yet polled),
     /// else the future itself.
+    #[inline]
     pub(crate) fn into_ready(self) -> Result<T, Self> {
         match self.state {
             State::Ready(Some(value)) => Ok(value),
@@ -67,6 +69,7 @@ impl<T> Future for StoreFuture<'_, T> {
 
     // As `std::future::Ready`: a poll after the answer is a misuse, not a state to report.
     #[allow(clippy::expect_used)]
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         match &mut self.get_mut().state {
             State::Ready(value) => {
