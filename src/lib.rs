@@ -44,7 +44,7 @@ pub use headers::{HeaderLookup, Headers, WebhookHeaders};
 pub use secret::{Key, KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret};
 pub use signature::{MAX_ID_LEN, MAX_SIGNATURE_HEADER_LEN, MAX_V1A_SIGNATURES};
 pub use signer::{SignedHeaders, Signer};
-pub use store::{Claim, ClaimToken, Deduplicator, IdempotencyStore, Deduplicated};
+pub use store::{Claim, ClaimToken, Deduplicated, Deduplicator, IdempotencyStore};
 pub use verify::{
     BuildError, DEFAULT_MAX_BODY_BYTES, DEFAULT_TOLERANCE, Verified, Verifier, VerifierBuilder,
 };
