@@ -29,13 +29,18 @@ fn now<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// As the `Deduplicator` calls a store: through the trait object, awaiting (here: polling once)
-/// the futures it returns.
+/// As the `Deduplicator` calls a store: through the trait object, taking a ready answer as it
+/// is (`StoreFuture::into_ready`), else awaiting (here: polling once) the future.
 fn claim_complete_now(store: &dyn IdempotencyStore, key: &str) {
-    let Ok(Claim::Acquired(token)) = now(store.claim(key, LEASE)) else {
+    let claim = store.claim(key, LEASE).into_ready().unwrap_or_else(now);
+    let Ok(Claim::Acquired(token)) = claim else {
         panic!("a fresh key is acquired")
     };
-    now(store.complete(key, token, RETENTION)).unwrap();
+    store
+        .complete(key, token, RETENTION)
+        .into_ready()
+        .unwrap_or_else(now)
+        .unwrap();
 }
 
 fn keys(thread: usize) -> Vec<String> {

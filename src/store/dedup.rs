@@ -152,7 +152,12 @@ impl Deduplicator {
     /// failed; a guard dropped without either releases the claim.
     pub async fn claim(&self, key: &str) -> Admission {
         let stored = self.storage_key(key);
-        match self.store.claim(&stored, self.lease).await {
+        // A ready answer is taken as it is, without a poll.
+        let answer = match self.store.claim(&stored, self.lease).into_ready() {
+            Ok(answer) => answer,
+            Err(waiting) => waiting.await,
+        };
+        match answer {
             Ok(Claim::Acquired(token)) => Admission::Acquired(ClaimGuard::new(
                 Arc::clone(&self.store),
                 stored,

@@ -43,9 +43,14 @@ impl<'a, T> StoreFuture<'a, T> {
     }
 
     /// The answer when the store gave it at once ([`ready`](Self::ready) and not yet polled),
-    /// else the future itself.
+    /// else the future itself, to await. What the [`Deduplicator`](super::Deduplicator) does
+    /// first: a ready answer is taken without a poll.
+    ///
+    /// # Errors
+    ///
+    /// The future itself (`Err`) when the answer is not ready at once.
     #[inline]
-    pub(crate) fn into_ready(self) -> Result<T, Self> {
+    pub fn into_ready(self) -> Result<T, Self> {
         match self.state {
             State::Ready(Some(value)) => Ok(value),
             state => Err(Self { state }),

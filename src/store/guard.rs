@@ -71,10 +71,15 @@ impl ClaimGuard {
     /// (the handler ran twice: raise the lease); another [`StoreError`] when the store cannot
     /// answer.
     pub async fn complete(mut self) -> Result<(), StoreError> {
-        let result = self
+        // A ready answer is taken as it is, without a poll.
+        let result = match self
             .store
             .complete(&self.key, self.token, self.retention)
-            .await;
+            .into_ready()
+        {
+            Ok(result) => result,
+            Err(waiting) => waiting.await,
+        };
         self.settled = true;
         if let Err(_error) = &result {
             store_event!(error, key = %self.key, error = %_error, "could not record a processed event as completed");
@@ -90,7 +95,10 @@ impl ClaimGuard {
     /// [`StoreError`] when the store cannot answer (the claim then stays until its lease runs
     /// out).
     pub async fn release(mut self) -> Result<(), StoreError> {
-        let result = self.store.release(&self.key, self.token).await;
+        let result = match self.store.release(&self.key, self.token).into_ready() {
+            Ok(result) => result,
+            Err(waiting) => waiting.await,
+        };
         self.settled = true;
         if let Err(_error) = &result {
             store_event!(warn, key = %self.key, error = %_error, "could not release a failed event's claim; it stays until its lease runs out");
