@@ -21,7 +21,7 @@ const RETENTION: Duration = Duration::from_secs(120);
 const KEYS_PER_THREAD: usize = 1 << 20;
 const MEMORY_CAPACITY: usize = 1 << 16;
 
-/// The memory store's futures are ready at once: one poll, no executor.
+/// The memory store's futures are ready at once (`StoreFuture::ready`): one poll, no executor.
 fn now<F: Future>(future: F) -> F::Output {
     match pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(output) => output,
@@ -29,18 +29,17 @@ fn now<F: Future>(future: F) -> F::Output {
     }
 }
 
-/// As the `Deduplicator` calls a store: its answer at once when it gives one (the memory store
-/// does), else its future.
+/// As the `Deduplicator` calls a store: through the trait object, taking a ready answer as it
+/// is (`StoreFuture::into_ready`), else awaiting (here: polling once) the future.
 fn claim_complete_now(store: &dyn IdempotencyStore, key: &str) {
-    let claim = store
-        .claim_ready(key, LEASE)
-        .unwrap_or_else(|| now(store.claim(key, LEASE)));
+    let claim = store.claim(key, LEASE).into_ready().unwrap_or_else(now);
     let Ok(Claim::Acquired(token)) = claim else {
         panic!("a fresh key is acquired")
     };
     store
-        .complete_ready(key, token, RETENTION)
-        .unwrap_or_else(|| now(store.complete(key, token, RETENTION)))
+        .complete(key, token, RETENTION)
+        .into_ready()
+        .unwrap_or_else(now)
         .unwrap();
 }
 

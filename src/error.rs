@@ -313,7 +313,7 @@ impl fmt::Display for SignError {
             ),
             Self::PublicKeyCannotSign => write!(
                 f,
-                "the signer holds a `whpk_` public key, which can only verify; give it the `whsk_` signing key instead"
+                "a `whpk_` public key can only verify; signing needs the `whsk_` signing key (or a `whsec_` secret)"
             ),
         }
     }

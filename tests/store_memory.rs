@@ -9,8 +9,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amps_webhooks::store::StoreError;
-use amps_webhooks::store::{Claim, Deduplicator, IdempotencyStore, MemoryStore, RunOutcome};
+use amps_webhooks::store::{
+    Claim, Deduplicated, Deduplicator, IdempotencyStore, MemoryStore, StoreError,
+};
 use amps_webhooks::{MockClock, Secret, Signer, Verifier};
 use common::Harness;
 
@@ -23,9 +24,9 @@ fn store_with_clock(capacity: usize) -> (Arc<MemoryStore>, MockClock) {
     (Arc::new(store), clock)
 }
 
-async fn harness() -> Option<Harness> {
+async fn harness() -> Harness {
     let (store, clock) = store_with_clock(100_000);
-    Some(Harness {
+    Harness {
         store,
         advance: Arc::new(move |by| {
             clock.advance(by);
@@ -34,7 +35,7 @@ async fn harness() -> Option<Harness> {
         lease: Duration::from_secs(60),
         retention: Duration::from_secs(72 * 3600),
         namespace: "memory-test".to_owned(),
-    })
+    }
 }
 
 conformance_tests!(harness());
@@ -61,10 +62,10 @@ async fn run_takes_the_key_from_a_verified_event() {
     let (store, _clock) = store_with_clock(16);
     let dedup = Deduplicator::new(store.clone(), "orders").unwrap();
     let outcome = dedup.run(&event, || async { Ok::<_, ()>("done") }).await;
-    assert!(matches!(outcome, RunOutcome::Processed("done")));
+    assert!(matches!(outcome, Deduplicated::Processed("done")));
     // The body's eventId is the key, namespaced.
     assert_eq!(
-        store.claim_now("orders:evt_42", dedup.lease()).unwrap(),
+        store.claim_now("orders:k:evt_42", dedup.lease()).unwrap(),
         Claim::Completed
     );
     assert!(
@@ -97,7 +98,7 @@ async fn full_of_live_claims_fails_closed_and_never_runs_the_handler() {
         })
         .await;
     match outcome {
-        RunOutcome::StoreUnavailable(
+        Deduplicated::StoreUnavailable(
             error @ StoreError::CapacityExhausted { shard_capacity: 4 },
         ) => {
             assert!(error.is_unavailable());
@@ -207,14 +208,55 @@ fn deduplicator_futures_are_send() {
     let outcome = runtime.block_on(assert_send(
         dedup.run_key("evt", || async { Ok::<_, ()>(1) }),
     ));
-    assert!(matches!(outcome, RunOutcome::Processed(1)));
+    assert!(matches!(outcome, Deduplicated::Processed(1)));
     let claimed = runtime.block_on(assert_send(dedup.claim("evt-2")));
-    let amps_webhooks::store::ClaimOutcome::Acquired(guard) = claimed else {
+    let amps_webhooks::store::Admission::Acquired(guard) = claimed else {
         panic!("expected Acquired")
     };
     runtime.block_on(assert_send(guard.complete())).unwrap();
     assert!(matches!(
         runtime.block_on(dedup.claim("evt-2")),
-        amps_webhooks::store::ClaimOutcome::Duplicate
+        amps_webhooks::store::Admission::Duplicate
     ));
+}
+
+/// Polls a future once: the memory store's are ready at once.
+fn at_once<F: std::future::Future>(future: F) -> F::Output {
+    use std::task::{Context, Poll, Waker};
+    match std::pin::pin!(future).poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(output) => output,
+        Poll::Pending => panic!("the memory store never waits"),
+    }
+}
+
+/// Through the trait object, as the `Deduplicator` calls it: a claim and its completion
+/// allocate nothing (the answers are `StoreFuture::ready`, never boxed).
+#[test]
+fn claim_and_complete_through_the_trait_do_not_allocate() {
+    let store: Arc<dyn IdempotencyStore> = Arc::new(MemoryStore::builder().capacity(64).build());
+    let keys: Vec<String> = (0..4).map(|i| format!("ns:k:evt_{i}")).collect();
+    let lease = Duration::from_secs(60);
+    // Warm up once, so that the shard's first records are in place.
+    let Ok(Claim::Acquired(token)) = at_once(store.claim(&keys[0], lease)) else {
+        panic!("a fresh key is acquired")
+    };
+    at_once(store.complete(&keys[0], token, lease)).unwrap();
+    let mut answers = Vec::with_capacity(keys.len());
+    let counts = allocation_counter::measure(|| {
+        for key in &keys[1..] {
+            let claim = at_once(store.claim(key, lease));
+            let completed = match claim {
+                Ok(Claim::Acquired(token)) => at_once(store.complete(key, token, lease)),
+                Ok(other) => panic!("expected Acquired, got {other:?}"),
+                Err(error) => Err(error),
+            };
+            answers.push(completed.is_ok());
+        }
+    });
+    assert_eq!(answers, [true, true, true]);
+    assert_eq!(counts.count_total, 0, "{counts:?}");
+    assert_eq!(
+        at_once(store.claim(&keys[3], lease)).unwrap(),
+        Claim::Completed
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amps_webhooks::MockClock;
-use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RunOutcome};
+use amps_webhooks::store::{Deduplicated, Deduplicator, IdempotencyStore, MemoryStore};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};
@@ -79,11 +79,11 @@ fn duplicates_conflicts_and_store_errors_are_traced() {
             let held = dedup.claim("evt_2").await;
             assert!(matches!(
                 dedup.run_key("evt_2", || async { Ok::<_, ()>(0) }).await,
-                RunOutcome::InFlight { .. }
+                Deduplicated::InFlight { .. }
             ));
             assert!(matches!(
                 dedup.run_key("evt_3", || async { Ok::<_, ()>(0) }).await,
-                RunOutcome::StoreUnavailable(_)
+                Deduplicated::StoreUnavailable(_)
             ));
             drop(held);
         });

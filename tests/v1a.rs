@@ -608,7 +608,7 @@ fn errors_say_what_to_do() {
     );
     assert_eq!(
         SignError::PublicKeyCannotSign.to_string(),
-        "the signer holds a `whpk_` public key, which can only verify; give it the `whsk_` signing key instead"
+        "a `whpk_` public key can only verify; signing needs the `whsk_` signing key (or a `whsec_` secret)"
     );
     assert_eq!(
         VerifyError::TooManySignatures { limit: 8 }.to_string(),

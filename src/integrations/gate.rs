@@ -17,7 +17,7 @@ use super::rejection::{WebhookRejection, error_body, log_rejection};
 use super::verified::{Prechecked, check};
 use crate::event::Event;
 use crate::headers::Headers;
-use crate::store::{ClaimGuard, ClaimOutcome, Deduplicator};
+use crate::store::{Admission, ClaimGuard, Deduplicator};
 use crate::verify::Verifier;
 
 /// The `Retry-After` sent with a 503 when the idempotency store cannot answer, unless
@@ -186,8 +186,8 @@ impl Gate {
     /// instead.
     pub(crate) async fn claim(&self, claimable: &Claimable) -> Result<ClaimGuard, Early> {
         match self.dedup.claim(claimable.key()).await {
-            ClaimOutcome::Acquired(guard) => Ok(guard),
-            ClaimOutcome::Duplicate => Err(Early {
+            Admission::Acquired(guard) => Ok(guard),
+            Admission::Duplicate => Err(Early {
                 status: 200,
                 retry_after: None,
                 body: br#"{"status":"duplicate"}"#.to_vec(),
@@ -197,7 +197,7 @@ impl Gate {
                     "already processed; handler not run".to_owned(),
                 ),
             }),
-            ClaimOutcome::InFlight { retry_after } => {
+            Admission::InFlight { retry_after } => {
                 let reason = "the event is being processed by another request; retry later";
                 Err(Early {
                     status: 409,
@@ -206,7 +206,7 @@ impl Gate {
                     delivery: claimable.answered(Outcome::InFlight, 409, reason.to_owned()),
                 })
             }
-            ClaimOutcome::StoreUnavailable(error) => {
+            Admission::StoreUnavailable(error) => {
                 // The store's error (an address, a timeout) goes to the log, not to the sender.
                 let reason = "the idempotency store is unavailable; retry later";
                 Err(Early {
@@ -281,13 +281,13 @@ mod tests {
         // Those keys are held now, and the empty key was never claimed.
         for key in ["evt_1", "msg_2", "msg_3"] {
             assert!(
-                matches!(gate.dedup.claim(key).await, ClaimOutcome::InFlight { .. }),
+                matches!(gate.dedup.claim(key).await, Admission::InFlight { .. }),
                 "{key}"
             );
         }
         assert!(matches!(
             gate.dedup.claim("").await,
-            ClaimOutcome::Acquired(_)
+            Admission::Acquired(_)
         ));
     }
 

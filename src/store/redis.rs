@@ -7,7 +7,8 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script, Value};
 
-use super::{BoxFuture, Claim, ClaimToken, IdempotencyStore, StoreError, store_event};
+use super::backend::{bounded, configuration};
+use super::{Claim, ClaimToken, IdempotencyStore, StoreError, StoreFuture};
 
 const STORE: &str = "redis";
 
@@ -162,30 +163,30 @@ impl RedisStoreBuilder {
                 b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/')
             });
         if !valid_prefix {
-            return Err(StoreError::Configuration {
-                store: STORE,
-                detail: "the key prefix must be 1 to 64 characters from `A-Z a-z 0-9 - _ . : /`"
-                    .to_owned(),
-            });
+            return Err(configuration(
+                STORE,
+                "the key prefix must be 1 to 64 characters from `A-Z a-z 0-9 - _ . : /`",
+            ));
         }
-        let client =
-            Client::open(self.url.as_str()).map_err(|error| StoreError::Configuration {
-                store: STORE,
-                detail: format!(
+        let client = Client::open(self.url.as_str()).map_err(|error| {
+            configuration(
+                STORE,
+                format!(
                     "the Redis URL was refused ({:?}); expected redis://host:port",
                     error.kind()
                 ),
-            })?;
+            )
+        })?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(self.command_timeout))
             .set_response_timeout(Some(self.command_timeout))
             .set_number_of_retries(2);
         let connection =
             ConnectionManager::new_lazy_with_config(client, config).map_err(|error| {
-                StoreError::Configuration {
-                    store: STORE,
-                    detail: format!("the connection manager was refused: {error}"),
-                }
+                configuration(
+                    STORE,
+                    format!("the connection manager was refused: {error}"),
+                )
             })?;
         Ok(RedisStore {
             connection,
@@ -256,26 +257,12 @@ impl RedisStore {
         }
     }
 
+    /// `command` within the command timeout.
     async fn bounded<T>(
         &self,
         command: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.command_timeout, command).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) if error.is_timeout() => Err(self.timeout()),
-            Ok(Err(error)) => Err(StoreError::Unavailable {
-                store: STORE,
-                source: Box::new(error),
-            }),
-            Err(_elapsed) => Err(self.timeout()),
-        }
-    }
-
-    fn timeout(&self) -> StoreError {
-        StoreError::Timeout {
-            store: STORE,
-            after: self.command_timeout,
-        }
+        bounded(STORE, self.command_timeout, command).await
     }
 
     async fn run_script(
@@ -356,8 +343,8 @@ impl IdempotencyStore for RedisStore {
         &'a self,
         key: &'a str,
         lease: Duration,
-    ) -> BoxFuture<'a, Result<Claim, StoreError>> {
-        Box::pin(self.claim_key(key, lease))
+    ) -> StoreFuture<'a, Result<Claim, StoreError>> {
+        StoreFuture::new(self.claim_key(key, lease))
     }
 
     fn complete<'a>(
@@ -365,8 +352,8 @@ impl IdempotencyStore for RedisStore {
         key: &'a str,
         token: ClaimToken,
         retention: Duration,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.set_outcome(
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        StoreFuture::new(self.set_outcome(
             &COMPLETE,
             "the complete script",
             key,
@@ -379,23 +366,8 @@ impl IdempotencyStore for RedisStore {
         &'a self,
         key: &'a str,
         token: ClaimToken,
-    ) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(self.set_outcome(&RELEASE, "the release script", key, token, None))
-    }
-
-    fn release_detached(self: Arc<Self>, key: String, token: ClaimToken) {
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    if let Err(_error) = self.release(&key, token).await {
-                        store_event!(warn, key = %key, error = %_error, "could not release a dropped claim; it stays until its lease runs out");
-                    }
-                });
-            }
-            Err(_) => {
-                store_event!(warn, key = %key, "no tokio runtime to release a dropped claim on; it stays until its lease runs out");
-            }
-        }
+    ) -> StoreFuture<'a, Result<(), StoreError>> {
+        StoreFuture::new(self.set_outcome(&RELEASE, "the release script", key, token, None))
     }
 }
 

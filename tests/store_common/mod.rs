@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amps_webhooks::store::{
-    Claim, ClaimOutcome, ClaimToken, Deduplicator, IdempotencyStore, RunOutcome, StoreError,
+    Admission, Claim, ClaimToken, Deduplicated, Deduplicator, IdempotencyStore, StoreError,
 };
 
 pub type Advance = Arc<dyn Fn(Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -72,11 +72,12 @@ impl Harness {
 }
 
 /// Expands to one `#[tokio::test]` per conformance check. `$harness` is an async expression
-/// giving `Option<Harness>` (`None` when the store is not reachable and the test is skipped).
+/// giving the [`Harness`] (it panics, saying why, when its store cannot be reached); the
+/// attributes after it go on every test (`#[ignore = "needs Redis at 127.0.0.1:6379"]`).
 #[macro_export]
 macro_rules! conformance_tests {
-    ($harness:expr) => {
-        $crate::conformance_tests!(@each $harness;
+    ($harness:expr $(, #[$attr:meta])* $(,)?) => {
+        $crate::conformance_tests!(@each [$(#[$attr])*] $harness;
             claim_complete_then_duplicate,
             in_flight_duplicate,
             release_then_reclaim,
@@ -87,6 +88,7 @@ macro_rules! conformance_tests {
             release_of_unknown_key_is_a_no_op,
             retention_expiry,
             namespaces_isolate,
+            plain_keys_never_meet_hashed_ones,
             run_processes_once,
             run_releases_on_failure,
             run_releases_on_panic,
@@ -96,15 +98,15 @@ macro_rules! conformance_tests {
             exactly_once_under_redelivery,
         );
     };
-    (@each $harness:expr; $($name:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn $name() {
-                if let Some(harness) = $harness.await {
-                    common::$name(harness).await;
-                }
-            }
-        )+
+    (@each $attrs:tt $harness:expr; $($name:ident),+ $(,)?) => {
+        $( $crate::conformance_tests!(@one $attrs $harness; $name); )+
+    };
+    (@one [$($attr:tt)*] $harness:expr; $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        $($attr)*
+        async fn $name() {
+            common::$name($harness.await).await;
+        }
     };
 }
 
@@ -221,22 +223,44 @@ pub async fn namespaces_isolate(h: Harness) {
     };
     assert!(matches!(
         a.run_key("evt_1", handler).await,
-        RunOutcome::Processed(())
+        Deduplicated::Processed(())
     ));
     assert!(matches!(
         b.run_key("evt_1", handler).await,
-        RunOutcome::Processed(())
+        Deduplicated::Processed(())
     ));
     assert!(matches!(
         a.run_key("evt_1", handler).await,
-        RunOutcome::Duplicate
+        Deduplicated::Duplicate
     ));
     assert!(matches!(
         b.run_key("evt_1", handler).await,
-        RunOutcome::Duplicate
+        Deduplicated::Duplicate
     ));
     assert_eq!(runs.load(Ordering::SeqCst), 2);
-    assert_eq!(a.storage_key("evt_1"), format!("{ns_a}:evt_1"));
+    assert_eq!(a.storage_key("evt_1"), format!("{ns_a}:k:evt_1"));
+}
+
+/// A plain key that spells another key's hashed form is stored apart from it: both run.
+pub async fn plain_keys_never_meet_hashed_ones(h: Harness) {
+    let dedup = h.dedup(&h.namespace);
+    let long = "x".repeat(201);
+    let hashed = dedup.storage_key(&long);
+    // What follows `namespace:` in the hashed form, given as a key of its own.
+    let spelled = &hashed[h.namespace.len() + 1..];
+    assert_ne!(dedup.storage_key(spelled), hashed);
+    assert!(matches!(
+        dedup.run_key(&long, || async { Ok::<_, ()>(1) }).await,
+        Deduplicated::Processed(1)
+    ));
+    assert!(matches!(
+        dedup.run_key(spelled, || async { Ok::<_, ()>(2) }).await,
+        Deduplicated::Processed(2)
+    ));
+    assert!(matches!(
+        dedup.run_key(&long, || async { Ok::<_, ()>(3) }).await,
+        Deduplicated::Duplicate
+    ));
 }
 
 async fn must_not_run() -> Result<(), String> {
@@ -248,12 +272,12 @@ pub async fn run_processes_once(h: Harness) {
     let outcome = dedup
         .run_key("evt_1", || async { Ok::<_, String>(41 + 1) })
         .await;
-    assert!(matches!(outcome, RunOutcome::Processed(42)));
+    assert!(matches!(outcome, Deduplicated::Processed(42)));
     let outcome = dedup.run_key("evt_1", must_not_run).await;
-    assert!(matches!(outcome, RunOutcome::Duplicate));
+    assert!(matches!(outcome, Deduplicated::Duplicate));
     // A long or binary key is stored by its hash, and still deduplicated.
     let long = "é".repeat(500);
-    assert!(dedup.storage_key(&long).contains(":sha256:"));
+    assert!(dedup.storage_key(&long).contains(":h:"));
     assert!(
         dedup
             .run_key(&long, || async { Ok::<_, ()>(()) })
@@ -273,10 +297,10 @@ pub async fn run_releases_on_failure(h: Harness) {
     let outcome = dedup
         .run_key("evt_1", || async { Err::<(), _>("handler failed") })
         .await;
-    assert!(matches!(outcome, RunOutcome::Failed("handler failed")));
+    assert!(matches!(outcome, Deduplicated::Failed("handler failed")));
     // Released at once: the retry runs it, no waiting for the lease.
     let outcome = dedup.run_key("evt_1", || async { Ok::<_, ()>(7) }).await;
-    assert!(matches!(outcome, RunOutcome::Processed(7)));
+    assert!(matches!(outcome, Deduplicated::Processed(7)));
 }
 
 /// Claims `key` until it is acquired: a detached release (a spawned task for a networked store)
@@ -284,11 +308,11 @@ pub async fn run_releases_on_failure(h: Harness) {
 async fn claim_after_detached_release(dedup: &Deduplicator, key: &str) {
     for _ in 0..2_000 {
         match dedup.claim(key).await {
-            ClaimOutcome::Acquired(guard) => {
+            Admission::Acquired(guard) => {
                 guard.release().await.unwrap();
                 return;
             }
-            ClaimOutcome::InFlight { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
+            Admission::InFlight { .. } => tokio::time::sleep(Duration::from_millis(5)).await,
             other => panic!("expected the claim to be released, got {other:?}"),
         }
     }
@@ -332,7 +356,7 @@ pub async fn run_releases_when_dropped(h: Harness) {
     started_rx.await.unwrap();
     assert!(matches!(
         dedup.run_key("evt_1", || async { Ok::<_, ()>(()) }).await,
-        RunOutcome::InFlight { .. }
+        Deduplicated::InFlight { .. }
     ));
     task.abort();
     assert!(task.await.unwrap_err().is_cancelled());
@@ -341,21 +365,18 @@ pub async fn run_releases_when_dropped(h: Harness) {
 
 pub async fn guard_complete_and_drop(h: Harness) {
     let dedup = h.dedup(&h.namespace);
-    let ClaimOutcome::Acquired(guard) = dedup.claim("evt_1").await else {
+    let Admission::Acquired(guard) = dedup.claim("evt_1").await else {
         panic!("expected Acquired")
     };
     assert_eq!(guard.key(), dedup.storage_key("evt_1"));
     assert!(matches!(
         dedup.claim("evt_1").await,
-        ClaimOutcome::InFlight { .. }
+        Admission::InFlight { .. }
     ));
     guard.complete().await.unwrap();
-    assert!(matches!(
-        dedup.claim("evt_1").await,
-        ClaimOutcome::Duplicate
-    ));
+    assert!(matches!(dedup.claim("evt_1").await, Admission::Duplicate));
 
-    let ClaimOutcome::Acquired(guard) = dedup.claim("evt_2").await else {
+    let Admission::Acquired(guard) = dedup.claim("evt_2").await else {
         panic!("expected Acquired")
     };
     drop(guard);
@@ -454,10 +475,10 @@ pub async fn exactly_once_under_redelivery(h: Harness) {
                         })
                         .await;
                     let slot = match outcome {
-                        RunOutcome::Processed(()) => 0,
-                        RunOutcome::Duplicate => 1,
-                        RunOutcome::Failed(_) => 2,
-                        RunOutcome::InFlight { .. } => 3,
+                        Deduplicated::Processed(()) => 0,
+                        Deduplicated::Duplicate => 1,
+                        Deduplicated::Failed(_) => 2,
+                        Deduplicated::InFlight { .. } => 3,
                         other => panic!("unexpected outcome {other:?}"),
                     };
                     stats[slot].fetch_add(1, Ordering::SeqCst);

@@ -1,0 +1,303 @@
+//! The SQL of the inbox table: its statements, built once for the configured table, and the
+//! claim that runs them on one connection (the store's pool or the caller's transaction); times
+//! as bound microseconds from the injected clock.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::PgConnection;
+
+use super::{STORE, unavailable};
+use crate::store::{ClaimToken, StoreError};
+
+/// Timestamps past the year 9999 are stored as 9999-12-31: PostgreSQL's intervals and
+/// timestamps have a range, and a retention of `Duration::MAX` must not overflow it.
+const MAX_MICROS: i64 = 253_402_300_799_000_000;
+
+/// How often a claim retries when the record it met vanished (released or purged) between two
+/// statements. Each retry needs another worker's release to land in between, so a handful is
+/// plenty.
+const MAX_ATTEMPTS: usize = 8;
+
+/// A `timestamptz` from bound microseconds since the Unix epoch.
+fn ts(param: usize) -> String {
+    format!("(timestamptz 'epoch' + ${param}::int8 * interval '1 microsecond')")
+}
+
+/// The statements, built once for the configured table.
+#[derive(Debug)]
+pub(super) struct Sql {
+    /// The table's name in messages, qualified by its schema when one is configured.
+    pub(super) table: String,
+    /// `$1` key, `$2` token, `$3` now, `$4` lease end.
+    pub(super) insert_lease: String,
+    pub(super) take_over_lease: String,
+    /// `$1` key, `$2` now, `$3` retention end.
+    pub(super) insert_completed: String,
+    pub(super) take_over_completed: String,
+    /// `$1` key.
+    pub(super) select: String,
+    /// `$1` key, `$2` token, `$3` now, `$4` retention end.
+    pub(super) complete: String,
+    /// `$1` key, `$2` token, `$3` now.
+    pub(super) release: String,
+    /// `$1` now, `$2` batch size.
+    pub(super) purge: String,
+    pub(super) migration: String,
+}
+
+impl Sql {
+    pub(super) fn new(schema: Option<&str>, table: &str) -> Self {
+        let qualified = match schema {
+            Some(schema) => format!("\"{schema}\".\"{table}\""),
+            None => format!("\"{table}\""),
+        };
+        let t = &qualified;
+        let mut migration = String::new();
+        if let Some(schema) = schema {
+            migration.push_str(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\";\n"));
+        }
+        migration.push_str(&format!(
+            "CREATE TABLE IF NOT EXISTS {t} (
+    key              text        PRIMARY KEY,
+    state            text        NOT NULL CHECK (state IN ('in_flight', 'completed')),
+    token            uuid,
+    lease_expires_at timestamptz,
+    retain_until     timestamptz,
+    expires_at       timestamptz NOT NULL GENERATED ALWAYS AS
+                         (CASE WHEN state = 'completed' THEN retain_until ELSE lease_expires_at END) STORED,
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    CHECK (state <> 'in_flight' OR (token IS NOT NULL AND lease_expires_at IS NOT NULL)),
+    CHECK (state <> 'completed' OR retain_until IS NOT NULL)
+);
+CREATE INDEX IF NOT EXISTS \"{table}_expires_at_idx\" ON {t} (expires_at);
+"
+        ));
+        Self {
+            table: match schema {
+                Some(schema) => format!("{schema}.{table}"),
+                None => table.to_owned(),
+            },
+            insert_lease: format!(
+                "INSERT INTO {t} (key, state, token, lease_expires_at, created_at, updated_at) \
+                 VALUES ($1, 'in_flight', $2::text::uuid, {lease}, {now}, {now}) \
+                 ON CONFLICT (key) DO NOTHING",
+                lease = ts(4),
+                now = ts(3)
+            ),
+            take_over_lease: format!(
+                "UPDATE {t} SET state = 'in_flight', token = $2::text::uuid, \
+                 lease_expires_at = {lease}, retain_until = NULL, created_at = {now}, updated_at = {now} \
+                 WHERE key = $1 AND expires_at <= {now}",
+                lease = ts(4),
+                now = ts(3)
+            ),
+            insert_completed: format!(
+                "INSERT INTO {t} (key, state, retain_until, created_at, updated_at) \
+                 VALUES ($1, 'completed', {until}, {now}, {now}) \
+                 ON CONFLICT (key) DO NOTHING",
+                until = ts(3),
+                now = ts(2)
+            ),
+            take_over_completed: format!(
+                "UPDATE {t} SET state = 'completed', token = NULL, lease_expires_at = NULL, \
+                 retain_until = {until}, created_at = {now}, updated_at = {now} \
+                 WHERE key = $1 AND expires_at <= {now}",
+                until = ts(3),
+                now = ts(2)
+            ),
+            select: format!(
+                "SELECT state, (extract(epoch FROM expires_at) * 1000000)::int8 FROM {t} WHERE key = $1"
+            ),
+            complete: format!(
+                "INSERT INTO {t} AS r (key, state, token, retain_until, created_at, updated_at) \
+                 VALUES ($1, 'completed', $2::text::uuid, {until}, {now}, {now}) \
+                 ON CONFLICT (key) DO UPDATE SET state = 'completed', token = EXCLUDED.token, \
+                 lease_expires_at = NULL, retain_until = EXCLUDED.retain_until, updated_at = EXCLUDED.updated_at \
+                 WHERE (r.state = 'in_flight' AND r.token = EXCLUDED.token) OR r.expires_at <= EXCLUDED.updated_at",
+                until = ts(4),
+                now = ts(3)
+            ),
+            release: format!(
+                "WITH gone AS (DELETE FROM {t} WHERE key = $1 AND state = 'in_flight' AND token = $2::text::uuid RETURNING 1) \
+                 SELECT EXISTS (SELECT 1 FROM gone), EXISTS (SELECT 1 FROM {t} WHERE key = $1 AND expires_at > {now})",
+                now = ts(3)
+            ),
+            purge: format!(
+                "WITH doomed AS (SELECT key FROM {t} WHERE expires_at <= {now} ORDER BY expires_at LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED) \
+                 DELETE FROM {t} AS r USING doomed WHERE r.key = doomed.key",
+                now = ts(1)
+            ),
+            migration,
+        }
+    }
+}
+
+/// What a claim writes when the key has no live record.
+#[derive(Clone, Copy)]
+pub(super) enum Write {
+    /// An in-flight record with this token until the lease end (microseconds).
+    Lease { token: ClaimToken, until: i64 },
+    /// A completed record until the retention end (microseconds), inside the caller's
+    /// transaction.
+    Completed { until: i64 },
+}
+
+/// What a claim found.
+pub(super) enum Found {
+    Written,
+    Completed,
+    InFlight { retry_after: Duration },
+}
+
+/// Microseconds since the Unix epoch, saturating at 0 and at [`MAX_MICROS`].
+pub(super) fn micros(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |since| {
+            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
+        })
+        .min(MAX_MICROS)
+}
+
+/// `now + by` in microseconds, saturating.
+pub(super) fn micros_after(now: i64, by: Duration) -> i64 {
+    now.saturating_add(i64::try_from(by.as_micros()).unwrap_or(i64::MAX))
+        .min(MAX_MICROS)
+}
+
+impl Sql {
+    /// Writes `write` on `key` when it has no live record; otherwise reports the live one.
+    pub(super) async fn claim_on(
+        &self,
+        conn: &mut PgConnection,
+        key: &str,
+        now: i64,
+        write: Write,
+    ) -> Result<Found, StoreError> {
+        for _ in 0..MAX_ATTEMPTS {
+            // Insert first: a fresh key costs one statement. A conflicting uncommitted insert
+            // (a concurrent transactional claim) makes this wait for its transaction.
+            let inserted = match write {
+                Write::Lease { token, until } => sqlx::query(&self.insert_lease)
+                    .bind(key)
+                    .bind(token.to_string())
+                    .bind(now)
+                    .bind(until),
+                Write::Completed { until } => sqlx::query(&self.insert_completed)
+                    .bind(key)
+                    .bind(now)
+                    .bind(until),
+            }
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+            if inserted.rows_affected() == 1 {
+                return Ok(Found::Written);
+            }
+            // The key has a row: take it over if it expired. An UPDATE whose condition fails
+            // locks nothing, so answering a duplicate holds up nobody.
+            let taken = match write {
+                Write::Lease { token, until } => sqlx::query(&self.take_over_lease)
+                    .bind(key)
+                    .bind(token.to_string())
+                    .bind(now)
+                    .bind(until),
+                Write::Completed { until } => sqlx::query(&self.take_over_completed)
+                    .bind(key)
+                    .bind(now)
+                    .bind(until),
+            }
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+            if taken.rows_affected() == 1 {
+                return Ok(Found::Written);
+            }
+            let row: Option<(String, i64)> = sqlx::query_as(&self.select)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(unavailable)?;
+            match row {
+                Some((state, expires)) if expires > now => {
+                    return match state.as_str() {
+                        "completed" => Ok(Found::Completed),
+                        "in_flight" => Ok(Found::InFlight {
+                            retry_after: Duration::from_micros(
+                                expires.saturating_sub(now).unsigned_abs(),
+                            )
+                            .max(Duration::from_millis(1)),
+                        }),
+                        other => Err(StoreError::UnexpectedReply {
+                            store: STORE,
+                            detail: format!("a row of {} holds the state {other:?}", self.table),
+                        }),
+                    };
+                }
+                // Released, purged or expired between two statements: try again.
+                _ => {}
+            }
+        }
+        Err(StoreError::UnexpectedReply {
+            store: STORE,
+            detail: format!(
+                "the record of {key:?} in {} changed under {MAX_ATTEMPTS} claims in a row",
+                self.table
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_saturate() {
+        assert_eq!(micros(UNIX_EPOCH), 0);
+        assert_eq!(
+            micros(UNIX_EPOCH - Duration::from_secs(1)),
+            0,
+            "before the epoch"
+        );
+        assert_eq!(
+            micros(UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456)),
+            1_700_000_000_123_456
+        );
+        assert_eq!(micros_after(5, Duration::from_micros(7)), 12);
+        assert_eq!(micros_after(5, Duration::MAX), MAX_MICROS);
+        assert_eq!(micros_after(MAX_MICROS, Duration::from_secs(1)), MAX_MICROS);
+    }
+
+    #[test]
+    fn statements_name_the_table() {
+        let sql = Sql::new(Some("app"), "inbox");
+        assert!(
+            sql.migration
+                .starts_with("CREATE SCHEMA IF NOT EXISTS \"app\";")
+        );
+        assert!(
+            sql.migration
+                .contains("CREATE TABLE IF NOT EXISTS \"app\".\"inbox\"")
+        );
+        assert!(
+            sql.migration
+                .contains("\"inbox_expires_at_idx\" ON \"app\".\"inbox\" (expires_at)")
+        );
+        assert!(
+            sql.insert_lease
+                .starts_with("INSERT INTO \"app\".\"inbox\"")
+        );
+        let unqualified = Sql::new(None, "inbox");
+        assert!(
+            unqualified
+                .migration
+                .starts_with("CREATE TABLE IF NOT EXISTS \"inbox\"")
+        );
+        assert_eq!(
+            (sql.table.as_str(), unqualified.table.as_str()),
+            ("app.inbox", "inbox")
+        );
+    }
+}
