@@ -26,7 +26,7 @@ use envelope::Envelope;
 
 /// A verified, parsed webhook event.
 ///
-/// `T` is the payload type: [`AmpsEvent`](crate::AmpsEvent) for the Amps platform, or any
+/// `T` is the payload type: `AmpsEvent` (feature `amps`) for the Amps platform, or any
 /// `serde::de::DeserializeOwned` type for another Standard Webhooks sender (it is given the
 /// whole body).
 #[derive(Debug, Clone)]

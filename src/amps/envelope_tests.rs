@@ -9,11 +9,11 @@ use proptest::prelude::*;
 
 use crate::AmpsEvent;
 use crate::error::ParseError;
+use crate::event::Event;
 use crate::event::parse_tests::{
     BODIES, Envelope, KEYS, VALUES, all_get, envelope, envelope_as, parse_envelope,
     reported_and_read,
 };
-use crate::event::Event;
 use crate::verify::{WebhookId, WebhookTimestamp};
 
 /// When `body` is an `AmpsEvent`: it reported its envelope, and that is what the second pass

@@ -285,10 +285,7 @@ mod tests {
                 "{key}"
             );
         }
-        assert!(matches!(
-            gate.dedup.claim("").await,
-            Admission::Acquired(_)
-        ));
+        assert!(matches!(gate.dedup.claim("").await, Admission::Acquired(_)));
     }
 
     #[tokio::test]

@@ -156,7 +156,9 @@ mod tests {
     use crate::Verifier;
 
     /// The rejection of a correctly signed `body` that is not a `T`.
-    fn parse_rejection<T: DeserializeOwned + fmt::Debug + 'static>(body: &[u8]) -> WebhookRejection {
+    fn parse_rejection<T: DeserializeOwned + fmt::Debug + 'static>(
+        body: &[u8],
+    ) -> WebhookRejection {
         let secret: crate::Secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".parse().unwrap();
         let verifier = Verifier::builder()
             .secret(secret.clone())
@@ -191,7 +193,11 @@ mod tests {
                 400,
                 "invalid_header",
             ),
-            (VerifyError::InvalidId { max_len: 256 }.into(), 400, "invalid_header"),
+            (
+                VerifyError::InvalidId { max_len: 256 }.into(),
+                400,
+                "invalid_header",
+            ),
             (VerifyError::InvalidTimestamp.into(), 400, "invalid_header"),
             (
                 VerifyError::SignatureHeaderTooLong { limit: 1 }.into(),

@@ -2,6 +2,11 @@
 //! answers ([`Claim`]), the [`ClaimToken`] that fences workers, and the [`Deduplicator`] that
 //! runs a handler at most once per event and never loses one.
 //!
+#![doc = include_str!("../docs/store.md")]
+#![cfg_attr(feature = "postgres", doc = include_str!("../docs/postgres_inbox.md"))]
+//!
+//! # The protocol
+//!
 //! A store answers [`claim`](IdempotencyStore::claim) with [`Claim::Acquired`] (run the
 //! handler), [`Claim::InFlight`] (another worker holds a live lease: retry later) or
 //! [`Claim::Completed`] (done before: acknowledge without running). The worker then calls
