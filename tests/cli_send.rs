@@ -302,3 +302,66 @@ async fn replay_as_recorded_or_re_signed() {
     let output = cli(&["replay", "/nonexistent.json", "--url", &listener.url]).await;
     assert_eq!(output.status.code(), Some(2), "{output:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_with_a_space_for_a_comma_is_a_usage_error() {
+    let (url, endpoint) = endpoint(&[]).await;
+    for (list, item) in [("0s 5s", "0s 5s"), ("0s,5m 30m", "5m 30m")] {
+        let output = cli(&[
+            "send",
+            "--secret",
+            SECRET,
+            "--url",
+            &url,
+            "--schedule",
+            list,
+        ])
+        .await;
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        assert_eq!(
+            String::from_utf8(output.stderr).unwrap(),
+            format!(
+                "--schedule {item:?}: one delay per item; separate the delays with commas (e.g. 0s,5s,5m,30m)\n"
+            )
+        );
+    }
+    // Spaces around the commas are fine.
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--schedule",
+        " 0s , 5ms ",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(endpoint.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replay_names_the_file_that_is_not_a_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/envelope-push-completed.json"
+    );
+    for (name, text) in [
+        ("not-a-fixture.json", r#"{"event":"push.completed"}"#),
+        ("not-json.txt", "hello"),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_str().unwrap();
+        // The good fixture first: the error is about the second file, and names it.
+        let output = cli(&["replay", good, path, "--url", "http://127.0.0.1:9/hook"]).await;
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        assert!(output.stdout.is_empty(), "{output:?}");
+        let error = amps_webhooks::testing::Fixture::from_json(text).unwrap_err();
+        assert_eq!(
+            String::from_utf8(output.stderr).unwrap(),
+            format!("{path}: {error}\n")
+        );
+    }
+}

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use amps_webhooks::sender::{AttemptResult, Sender};
-use amps_webhooks::testing::Fixture;
+use amps_webhooks::testing::{Fixture, FixtureError};
 use amps_webhooks::{Clock as _, Signer, SystemClock};
 use clap::Args;
 use serde_json::json;
@@ -45,7 +45,11 @@ pub(crate) fn run(args: &ReplayArgs) -> Result<(), Failure> {
     };
     let mut fixtures = Vec::with_capacity(args.files.len());
     for path in &args.files {
-        let fixture = Fixture::load(path).map_err(usage)?;
+        // An unreadable file's error names it already; name it for the others too.
+        let fixture = Fixture::load(path).map_err(|e| match e {
+            FixtureError::Io { .. } => usage(e),
+            other => usage(format!("{}: {other}", path.display())),
+        })?;
         let fixture = match &signer {
             Some(signer) => fixture
                 .resigned(signer, SystemClock.unix_seconds())

@@ -56,12 +56,19 @@ pub(crate) struct SendArgs {
     json: bool,
 }
 
-/// `0s,5s,5m,30m` into delays.
+/// `0s,5s,5m,30m` into delays. An item with whitespace inside (`0s 5s`) is refused: humantime
+/// would add its parts up into one delay, where a comma was meant.
 fn parse_schedule(list: &str) -> Result<RetrySchedule, Failure> {
     let delays = list
         .split(',')
         .map(|item| {
-            humantime::parse_duration(item.trim())
+            let item = item.trim();
+            if item.contains(char::is_whitespace) {
+                return Err(usage(format!(
+                    "--schedule {item:?}: one delay per item; separate the delays with commas (e.g. 0s,5s,5m,30m)"
+                )));
+            }
+            humantime::parse_duration(item)
                 .map_err(|e| usage(format!("--schedule {item:?}: {e} (e.g. 0s,5s,5m,30m)")))
         })
         .collect::<Result<Vec<_>, _>>()?;
