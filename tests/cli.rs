@@ -174,3 +174,61 @@ fn configuration_errors_exit_2() {
     let out = run(&["verify", "--bogus-flag"], BODY);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn sign_takes_a_secret_as_pasted_and_names_its_faults() {
+    let args = |secret: &'static str| {
+        [
+            "sign",
+            "--secret",
+            secret,
+            "--id",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "--timestamp",
+            "1614265330",
+        ]
+    };
+    // As read from a file by `--secret "$(cat file)"`'s cousins: a trailing newline, a space.
+    for secret in [
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n",
+        " whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw ",
+    ] {
+        let out = run(&args(secret), br#"{"test": 2432232314}"#);
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\nwebhook-timestamp: 1614265330\nwebhook-signature: v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=\n"
+        );
+    }
+    for (secret, error) in [
+        (
+            "\"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"",
+            amps_webhooks::KeyError::Quoted { quote: '"' },
+        ),
+        (
+            "whsec_MfKQ9r8GKYqrTwjU PD8ILPZIo2LaLaSw",
+            amps_webhooks::KeyError::InnerWhitespace { position: 22 },
+        ),
+    ] {
+        let out = run(&args(secret), b"{}");
+        assert_eq!(out.status.code(), Some(2), "{out:?}");
+        assert_eq!(
+            String::from_utf8(out.stderr).unwrap(),
+            format!("--secret: {error}\n")
+        );
+    }
+    // A public key where a key to sign with is needed: the message says which key to use.
+    let out = run(
+        &args("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=\n"),
+        b"{}",
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    #[cfg(feature = "ed25519")]
+    let error = amps_webhooks::SignError::PublicKeyCannotSign.to_string();
+    #[cfg(not(feature = "ed25519"))]
+    let error = amps_webhooks::KeyError::Ed25519Disabled { found: "whpk_" }.to_string();
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!("--secret: {error}\n")
+    );
+}

@@ -121,11 +121,12 @@ fn secrets() {
         ("empty", String::new(), Err(KeyError::Empty)),
         ("the prefix alone", "whsec_".into(), Err(KeyError::Empty)),
         ("padding alone", "whsec_====".into(), Err(KeyError::InvalidBase64)),
-        ("a space", "whsec_ ".into(), Err(KeyError::InvalidBase64)),
-        ("not base64", "whsec_not base64!".into(), Err(KeyError::InvalidBase64)),
-        ("a trailing newline", format!("{SECRET}\n"), Err(KeyError::InvalidBase64)),
-        ("surrounding spaces", format!(" {SECRET} "), Err(KeyError::InvalidBase64)),
-        ("quoted", format!("\"{SECRET}\""), Err(KeyError::InvalidBase64)),
+        ("a space", "whsec_ ".into(), Err(KeyError::Empty)),
+        ("not base64", "whsec_not-base64!".into(), Err(KeyError::InvalidBase64)),
+        ("a space inside", "whsec_not base64!".into(), Err(KeyError::InnerWhitespace { position: 9 })),
+        ("a trailing newline", format!("{SECRET}\n"), Ok(())),
+        ("surrounding spaces", format!(" {SECRET} "), Ok(())),
+        ("quoted", format!("\"{SECRET}\""), Err(KeyError::Quoted { quote: '"' })),
         ("unpadded", format!("whsec_{}", b64(25).trim_end_matches('=')), Err(KeyError::InvalidBase64)),
         ("URL-safe", format!("whsec_{}", STANDARD.encode([0xfb; 30]).replace('+', "-").replace('/', "_")), Err(KeyError::InvalidBase64)),
         ("non-canonical trailing bits", format!("whsec_{}", non_canonical(&b64(25))), Err(KeyError::InvalidBase64)),
@@ -151,7 +152,7 @@ fn secrets() {
         );
         assert_eq!(text.parse::<Secret>().map(|_| ()), *expected, "{name}");
     }
-    assert_eq!(cases.len(), 24);
+    assert_eq!(cases.len(), 25);
 
     for (len, expected) in [
         (0, Err(KeyError::Empty)),

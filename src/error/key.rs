@@ -9,8 +9,22 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyError {
-    /// The input was empty (or only a `whsec_`, `whsk_` or `whpk_` prefix).
+    /// The input was empty (or only a `whsec_`, `whsk_` or `whpk_` prefix), once the
+    /// whitespace around it was trimmed.
     Empty,
+    /// The input is wrapped in quotes (`"whsec_..."` or `'whsec_...'`), or begins or ends with
+    /// one: quotes are never part of a key, but a shell, a `.env` file or a YAML value can pass
+    /// them on.
+    Quoted {
+        /// The quote found, `"` or `'`.
+        quote: char,
+    },
+    /// The input holds whitespace inside it (the whitespace around it is trimmed): a space, or
+    /// a line break where a terminal or an editor wrapped a long key.
+    InnerWhitespace {
+        /// The byte offset of the first such character in the input as given.
+        position: usize,
+    },
     /// The input is a different kind of key: `whsk_` or `whpk_` (ed25519) where an HMAC
     /// secret (`whsec_`) was expected, `whsec_` where an ed25519 key was expected, or a
     /// `whpk_` public key where a key to sign with was expected.
@@ -61,13 +75,21 @@ impl fmt::Display for KeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Empty => write!(f, "the secret is empty; {SECRET_SHAPE}"),
+            Self::Quoted { quote } => write!(
+                f,
+                "the secret is wrapped in quotes (`{quote}`), which are not part of it; pass it without them (in a shell, quote the whole argument: --secret \"$SECRET\")"
+            ),
+            Self::InnerWhitespace { position } => write!(
+                f,
+                "the secret has whitespace inside it, at byte {position}; copy it again whole, on one line (whitespace around it is trimmed, not within)"
+            ),
             Self::WrongKind { found: "whsec_" } => write!(
                 f,
                 "a `whsec_` HMAC secret is not an ed25519 key; a `whpk_` public key or a `whsk_` signing key goes here"
             ),
             Self::WrongKind { found: "whpk_" } => write!(
                 f,
-                "a `whpk_` key is an ed25519 public key: it can only verify, so it is neither an HMAC secret nor a key to sign with; sign with the `whsk_` signing key, or use a `whsec_` secret ({SECRET_SHAPE})"
+                "a `whpk_` key is an ed25519 public key: it can only verify, so it is neither an HMAC secret nor a key to sign with; to sign, use the `whsk_` signing key of the same pair, or a `whsec_` secret ({SECRET_SHAPE}), and give the `whpk_` key to the receiver that verifies"
             ),
             Self::WrongKind { found } => write!(
                 f,

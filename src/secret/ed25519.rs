@@ -67,15 +67,17 @@ pub struct PublicKey {
 impl PublicKey {
     /// Parses `whpk_<base64>` or the bare base64 of 32 bytes. A `whsk_` signing key is taken
     /// too, and gives its public half: whoever holds it may verify with it (but should hand the
-    /// receiver only the `whpk_` key).
+    /// receiver only the `whpk_` key). The whitespace around the text is trimmed.
     ///
     /// # Errors
-    /// [`KeyError::Empty`]; [`KeyError::WrongKind`] for a `whsec_` secret;
+    /// [`KeyError::Empty`]; [`KeyError::Quoted`] and [`KeyError::InnerWhitespace`] for a key in
+    /// quotes or with whitespace inside; [`KeyError::WrongKind`] for a `whsec_` secret;
     /// [`KeyError::InvalidBase64`] unless canonical padded standard base64;
     /// [`KeyError::InvalidKeyLength`] unless 32 bytes; [`KeyError::InvalidPublicKey`] and
     /// [`KeyError::WeakPublicKey`] as for [`PublicKey::from_bytes`]; for a `whsk_` key, the
     /// errors of [`SigningKey::parse`].
     pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let text = super::clean(text)?;
         if text.starts_with(SIGNING_PREFIX) {
             return SigningKey::parse(text).map(|key| key.public_key());
         }
@@ -165,14 +167,17 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    /// Parses `whsk_<base64>` or the bare base64 of 64 bytes.
+    /// Parses `whsk_<base64>` or the bare base64 of 64 bytes; the whitespace around the text
+    /// is trimmed.
     ///
     /// # Errors
-    /// [`KeyError::Empty`]; [`KeyError::WrongKind`] for a `whpk_` public key (it cannot
+    /// [`KeyError::Empty`]; [`KeyError::Quoted`] and [`KeyError::InnerWhitespace`] for a key in
+    /// quotes or with whitespace inside; [`KeyError::WrongKind`] for a `whpk_` public key (it cannot
     /// sign) or a `whsec_` secret; [`KeyError::InvalidBase64`]
     /// unless canonical padded standard base64; [`KeyError::InvalidKeyLength`] unless 64
     /// bytes; [`KeyError::MismatchedKeyPair`] as for [`SigningKey::from_keypair_bytes`].
     pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let text = super::clean(text)?;
         if text.starts_with(PUBLIC_PREFIX) {
             return Err(KeyError::WrongKind {
                 found: PUBLIC_PREFIX,
@@ -324,6 +329,41 @@ mod tests {
         assert_eq!(
             SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap_err(),
             KeyError::WrongKind { found: "whsec_" }
+        );
+    }
+
+    #[test]
+    fn keys_as_pasted_are_trimmed_and_their_faults_named() {
+        const PUBLIC_KEY: &str = "whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=";
+        let key = SigningKey::parse(SECRET_KEY).unwrap();
+        let pasted = format!(" {SECRET_KEY}\n");
+        assert_eq!(
+            SigningKey::parse(&pasted).unwrap().public_key(),
+            key.public_key()
+        );
+        assert_eq!(
+            PublicKey::parse(&format!("{PUBLIC_KEY}\r\n")).unwrap(),
+            key.public_key()
+        );
+        assert!(matches!(
+            crate::Key::parse(&pasted),
+            Ok(crate::Key::Signing(_))
+        ));
+        assert_eq!(
+            SigningKey::parse(&format!("'{SECRET_KEY}'")).unwrap_err(),
+            KeyError::Quoted { quote: '\'' }
+        );
+        assert_eq!(
+            PublicKey::parse(&format!("\"{PUBLIC_KEY}\"")).unwrap_err(),
+            KeyError::Quoted { quote: '"' }
+        );
+        assert_eq!(
+            PublicKey::parse("whpk_1SiA4o9hyqTCpIqC5V9H UakiiaeACeqfZTInDBbOir4=").unwrap_err(),
+            KeyError::InnerWhitespace { position: 25 }
+        );
+        assert_eq!(
+            SigningKey::parse(&format!("{PUBLIC_KEY}\n")).unwrap_err(),
+            KeyError::WrongKind { found: "whpk_" }
         );
     }
 

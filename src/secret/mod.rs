@@ -40,6 +40,25 @@ pub const MAX_SECRET_BYTES: usize = 64;
 
 const HMAC_PREFIX: &str = "whsec_";
 
+/// A key as pasted, made ready to parse: the whitespace around it (a trailing newline from a
+/// file, a space) is trimmed; quotes and whitespace inside are refused, as trimming cannot mend
+/// them.
+pub(crate) fn clean(text: &str) -> Result<&str, KeyError> {
+    let trimmed = text.trim();
+    for quote in ['"', '\''] {
+        if trimmed.starts_with(quote) || trimmed.ends_with(quote) {
+            return Err(KeyError::Quoted { quote });
+        }
+    }
+    if let Some(at) = trimmed.find(char::is_whitespace) {
+        let leading = text.len().saturating_sub(text.trim_start().len());
+        return Err(KeyError::InnerWhitespace {
+            position: leading.saturating_add(at),
+        });
+    }
+    Ok(trimmed)
+}
+
 /// An HMAC-SHA256 signing secret (`whsec_` + base64 of 24 to 64 bytes).
 ///
 /// The key is kept only as the HMAC state keyed with it, so each request starts from a copy of
@@ -59,13 +78,17 @@ pub struct Secret {
 }
 
 impl Secret {
-    /// Parses `whsec_<base64>` or the bare base64.
+    /// Parses `whsec_<base64>` or the bare base64. The whitespace around the text is trimmed
+    /// (a trailing newline from a file, a pasted space); whitespace inside it is not.
     ///
     /// # Errors
-    /// [`KeyError::Empty`], [`KeyError::WrongKind`] for `whsk_`/`whpk_` keys,
-    /// [`KeyError::InvalidBase64`] unless the text is canonical padded standard base64, and
-    /// [`KeyError::TooShort`] / [`KeyError::TooLong`] outside 24 to 64 bytes.
+    /// [`KeyError::Empty`]; [`KeyError::Quoted`] for a secret in quotes;
+    /// [`KeyError::InnerWhitespace`] for whitespace inside it; [`KeyError::WrongKind`] for
+    /// `whsk_`/`whpk_` keys; [`KeyError::InvalidBase64`] unless the text is canonical padded
+    /// standard base64; and [`KeyError::TooShort`] / [`KeyError::TooLong`] outside 24 to 64
+    /// bytes.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let text = clean(text)?;
         for found in ["whsk_", "whpk_"] {
             if text.starts_with(found) {
                 return Err(KeyError::WrongKind { found });
@@ -148,13 +171,16 @@ pub enum Key {
 
 impl Key {
     /// Parses a key by its prefix: `whpk_` and `whsk_` as ed25519 keys, anything else with
-    /// [`Secret::parse`] (so bare base64 is an HMAC secret).
+    /// [`Secret::parse`] (so bare base64 is an HMAC secret). The whitespace around the text is
+    /// trimmed, as by [`Secret::parse`].
     ///
     /// # Errors
-    /// [`KeyError::Ed25519Disabled`] for a `whpk_` or `whsk_` key when the crate is built
-    /// without its `ed25519` feature; otherwise the errors of [`Secret::parse`], or of
-    /// `PublicKey::parse` / `SigningKey::parse` for ed25519 keys.
+    /// [`KeyError::Quoted`] and [`KeyError::InnerWhitespace`] for a key in quotes or with
+    /// whitespace inside; [`KeyError::Ed25519Disabled`] for a `whpk_` or `whsk_` key when the
+    /// crate is built without its `ed25519` feature; otherwise the errors of
+    /// [`Secret::parse`], or of `PublicKey::parse` / `SigningKey::parse` for ed25519 keys.
     pub fn parse(text: &str) -> Result<Self, KeyError> {
+        let text = clean(text)?;
         #[cfg(feature = "ed25519")]
         {
             if text.starts_with(ed25519::PUBLIC_PREFIX) {
@@ -229,7 +255,8 @@ impl KeySet {
     }
 
     /// Parses every text in `texts` with [`Key::parse`]: `whsec_` secrets (or bare base64)
-    /// and, with the `ed25519` feature, `whpk_` and `whsk_` keys.
+    /// and, with the `ed25519` feature, `whpk_` and `whsk_` keys; the whitespace around each
+    /// is trimmed.
     ///
     /// # Errors
     /// The first [`KeyError`] met; [`KeyError::Ed25519Disabled`] for a `whpk_` or
@@ -346,7 +373,7 @@ mod tests {
         assert_eq!(Secret::parse("").unwrap_err(), KeyError::Empty);
         assert_eq!(Secret::parse("whsec_").unwrap_err(), KeyError::Empty);
         assert_eq!(
-            Secret::parse("whsec_not base64!").unwrap_err(),
+            Secret::parse("whsec_not-base64!").unwrap_err(),
             KeyError::InvalidBase64
         );
         // Unpadded and URL-safe alphabets are not canonical standard base64.
@@ -369,6 +396,57 @@ mod tests {
         assert_eq!(
             Secret::parse("whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=").unwrap_err(),
             KeyError::WrongKind { found: "whpk_" }
+        );
+    }
+
+    #[test]
+    fn secrets_as_pasted_are_trimmed_and_their_faults_named() {
+        const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+        for text in [
+            format!("{SECRET}\n"),
+            format!("{SECRET}\r\n"),
+            format!(" {SECRET} "),
+            format!("\t{SECRET}"),
+        ] {
+            assert!(Secret::parse(&text).is_ok(), "{text:?}");
+            assert!(matches!(Key::parse(&text), Ok(Key::Hmac(_))), "{text:?}");
+            assert_eq!(KeySet::parse([&text, &text]).map(|keys| keys.len()), Ok(2));
+        }
+        assert_eq!(Secret::parse(" \n").unwrap_err(), KeyError::Empty);
+        for (text, expected) in [
+            (format!("\"{SECRET}\""), KeyError::Quoted { quote: '"' }),
+            (format!("'{SECRET}'\n"), KeyError::Quoted { quote: '\'' }),
+            (format!("{SECRET}\""), KeyError::Quoted { quote: '"' }),
+            (
+                "whsec_MfKQ9r8GKYqrTwjU PD8ILPZIo2LaLaSw".to_owned(),
+                KeyError::InnerWhitespace { position: 22 },
+            ),
+            (
+                "  whsec_MfKQ9r8GKYqrTwjU\nPD8ILPZIo2LaLaSw\n".to_owned(),
+                KeyError::InnerWhitespace { position: 24 },
+            ),
+        ] {
+            assert_eq!(Secret::parse(&text).unwrap_err(), expected, "{text:?}");
+            assert_eq!(Key::parse(&text).unwrap_err(), expected, "{text:?}");
+            assert_eq!(KeySet::parse([SECRET, &text]).unwrap_err(), expected);
+        }
+        assert_eq!(
+            KeyError::Quoted { quote: '"' }.to_string(),
+            "the secret is wrapped in quotes (`\"`), which are not part of it; pass it without them (in a shell, quote the whole argument: --secret \"$SECRET\")"
+        );
+        assert_eq!(
+            KeyError::InnerWhitespace { position: 22 }.to_string(),
+            "the secret has whitespace inside it, at byte 22; copy it again whole, on one line (whitespace around it is trimmed, not within)"
+        );
+        // A public key where a secret is needed: the message says what to use instead.
+        let error =
+            Secret::parse(" whpk_1SiA4o9hyqTCpIqC5V9HUakiiaeACeqfZTInDBbOir4=\n").unwrap_err();
+        assert_eq!(error, KeyError::WrongKind { found: "whpk_" });
+        assert!(
+            error.to_string().contains(
+                "to sign, use the `whsk_` signing key of the same pair, or a `whsec_` secret"
+            ),
+            "{error}"
         );
     }
 
