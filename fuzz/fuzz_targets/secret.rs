@@ -1,6 +1,7 @@
-//! Secret parsing on arbitrary text and bytes: a key is accepted exactly when it is `whsec_`
-//! (or nothing) followed by canonical padded base64 of 24 to 64 bytes, every refusal is the
-//! exact `KeyError`, and nothing about the key shows in `Debug`.
+//! Secret parsing on arbitrary text and bytes: a key is accepted exactly when, with the
+//! whitespace around it trimmed, it is `whsec_` (or nothing) followed by canonical padded base64
+//! of 24 to 64 bytes; every refusal is the exact `KeyError` (quotes and inner whitespace named
+//! first), and nothing about the key shows in `Debug`.
 #![no_main]
 
 use amps_webhooks::{KeyError, KeySet, MAX_SECRET_BYTES, MIN_SECRET_BYTES, Secret};
@@ -8,7 +9,20 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use libfuzzer_sys::fuzz_target;
 
-fn expected(text: &str) -> Result<(), KeyError> {
+fn expected(given: &str) -> Result<(), KeyError> {
+    let text = given.trim();
+    if let Some(quote) = ['"', '\'']
+        .into_iter()
+        .find(|&q| text.starts_with(q) || text.ends_with(q))
+    {
+        return Err(KeyError::Quoted { quote });
+    }
+    if let Some((at, _)) = text.char_indices().find(|(_, c)| c.is_whitespace()) {
+        let leading = given.len() - given.trim_start().len();
+        return Err(KeyError::InnerWhitespace {
+            position: leading + at,
+        });
+    }
     for found in ["whsk_", "whpk_"] {
         if text.starts_with(found) {
             return Err(KeyError::WrongKind { found });
