@@ -48,8 +48,8 @@ use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError, web};
 use bytes::Bytes;
 use futures_core::Stream;
@@ -158,7 +158,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedEvent<T> {
 /// releases it otherwise; completed before, 200 `{"status":"duplicate"}` without the handler;
 /// in flight elsewhere, 409 with `Retry-After`; store unavailable, 503 with `Retry-After`;
 /// refused by the verifier or the parser, the [`WebhookRejection`]'s status. Every answer
-/// carries a [`Delivery`] in its extensions.
+/// carries a [`Delivery`] in its extensions. A request whose method is not `POST` is not a
+/// delivery: it goes to the resource untouched (not read, verified, claimed or logged, and
+/// without a [`Delivery`]), so that a resource whose route is `web::post()` answers it 405 with
+/// `Allow: POST`.
 ///
 /// Wrap the resource (`web::resource(path).wrap(...)`), with the handler taking
 /// [`VerifiedEvent<T>`] of the same `T`.
@@ -275,6 +278,12 @@ where
     actix_web::dev::forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        if req.method() != Method::POST {
+            // Not a delivery: the resource answers it (405 with `Allow: POST` from its default
+            // service when its only route is `web::post()`), untouched.
+            let answer = self.service.call(req);
+            return Box::pin(async move { answer.await.map(ServiceResponse::map_into_left_body) });
+        }
         let service = Rc::clone(&self.service);
         let gate = Arc::clone(&self.gate);
         Box::pin(async move {

@@ -40,7 +40,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{FromRef, FromRequest, Request};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
@@ -131,8 +131,14 @@ async fn read_body(
 /// - store unavailable: 503 with `Retry-After` (fail closed);
 /// - refused by the verifier or the parser: the [`WebhookRejection`]'s status.
 ///
-/// Every answer carries a [`Delivery`] in its extensions. Put it on the route
-/// (`post(handler).layer(...)`), with the handler taking [`VerifiedEvent<T>`] of the same `T`.
+/// Every answer carries a [`Delivery`] in its extensions. A request whose method is not `POST`
+/// is not a delivery: it goes to the route untouched (not read, verified, claimed or logged,
+/// and without a [`Delivery`]), so the route answers it: 405 with `Allow: POST` for
+/// `post(handler)`, whether the layer is put on with `.layer(...)` (which wraps the method
+/// router's 405 fallback too) or `.route_layer(...)`.
+///
+/// Put it on the route (`post(handler).layer(...)`), with the handler taking
+/// [`VerifiedEvent<T>`] of the same `T`.
 pub struct WebhookLayer<T = crate::AmpsEvent> {
     gate: Arc<Gate>,
     _event: PhantomData<fn() -> T>,
@@ -254,6 +260,17 @@ where
         // The clone that was driven to readiness serves this request.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
+        if req.method() != Method::POST {
+            // Not a delivery: the route answers it (405 with `Allow: POST` from the method
+            // router's fallback, which `post(handler).layer(...)` wraps too), untouched.
+            let answer = inner.call(req);
+            return Box::pin(async move {
+                match answer.await {
+                    Ok(response) => Ok(response.into_response()),
+                    Err(never) => match never {},
+                }
+            });
+        }
         let gate = Arc::clone(&self.gate);
         // Split here, not in the future: a captured request would take room in it for good
         // beside its parts. The future is allocated for every request, and kept small.
