@@ -7,6 +7,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod capture;
+pub mod methods;
+
+pub use methods::other_methods_get_405_untouched;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -792,6 +795,7 @@ macro_rules! http_suite {
             hundred_concurrent_while_held,
             plain_extractor_verifies,
             rejection_never_quotes_the_body,
+            other_methods_get_405_untouched,
         );
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
