@@ -92,6 +92,23 @@ fn verify_prints_the_event_as_json() {
 }
 
 #[test]
+fn a_signed_body_that_is_not_a_valid_event_is_said_to_be_signed() {
+    // The README's old example: a valid signature over a body that is not a valid push.completed.
+    let body = br#"{"type":"push.completed","data":{}}"#;
+    let headers = sign("msg_1", "1614265330", body);
+    let out = run(&verify_args(&headers, &[]), body);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "signature valid; the body is not a valid push.completed event: the body is JSON but not a valid event: missing field `actionId` (line 1, column 34); use --no-parse to check the signature only\n"
+    );
+    // The signature alone checks out.
+    let out = run(&verify_args(&headers, &["--no-parse"]), body);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
 fn verify_reads_the_body_from_a_file_and_svix_headers() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("body.json");
@@ -231,4 +248,47 @@ fn sign_takes_a_secret_as_pasted_and_names_its_faults() {
         String::from_utf8(out.stderr).unwrap(),
         format!("--secret: {error}\n")
     );
+}
+
+#[test]
+fn the_guides_first_example_runs_as_written() {
+    // The first `sh` block of the command-line guide, less its `cargo install` line, run by bash
+    // in an empty directory with this build's binary first on the PATH.
+    let guide = include_str!("../src/docs/cli.md");
+    let block = guide
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n```").next())
+        .expect("the guide opens with a sh block");
+    let script: String = block
+        .lines()
+        .filter(|line| !line.starts_with("cargo install"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["id"], "msg_1");
+    assert_eq!(json["type"], "push.completed");
+    assert_eq!(json["payload"]["actionId"], "act_1");
 }

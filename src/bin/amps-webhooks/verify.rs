@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use amps_webhooks::{AmpsEvent, MockClock, Verifier};
+use amps_webhooks::{AmpsEvent, MockClock, ParseError, Verified, Verifier};
 use clap::Args;
 use serde_json::json;
 
@@ -74,7 +74,10 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), Failure> {
     let output = if args.no_parse {
         json!({ "id": verified.id(), "timestamp": verified.timestamp().as_unix() })
     } else {
-        let event = verified.parse::<AmpsEvent>().map_err(rejected)?;
+        let event = verified.parse::<AmpsEvent>().map_err(|error| match error {
+            ParseError::InvalidEvent { .. } => not_an_event(&verified, &error),
+            _ => rejected(error),
+        })?;
         let payload = event.payload();
         json!({
             "id": event.id().as_str(),
@@ -87,4 +90,23 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<(), Failure> {
     };
     println!("{output}");
     Ok(())
+}
+
+/// A body whose signature checks out, JSON but not a valid event: said as such, with the type it
+/// claims when it names one, so that it does not read as a signature failure.
+fn not_an_event(verified: &Verified<'_>, error: &ParseError) -> Failure {
+    let claimed = verified
+        .parse::<serde_json::Value>()
+        .ok()
+        .and_then(|event| event.event_type().map(str::to_owned));
+    let what = claimed.map_or_else(
+        || "a valid event".to_owned(),
+        |kind| format!("a valid {kind} event"),
+    );
+    Failure {
+        code: 1,
+        message: format!(
+            "signature valid; the body is not {what}: {error}; use --no-parse to check the signature only"
+        ),
+    }
 }
