@@ -144,6 +144,27 @@ pub(super) enum Write {
     Completed { until: i64 },
 }
 
+impl Write {
+    /// The statement for this write (`lease` for a lease, `completed` for a completion), bound
+    /// to the key, the time and this write's values: the insert and the take-over bind alike.
+    fn query<'q>(
+        self,
+        lease: &'q str,
+        completed: &'q str,
+        key: &'q str,
+        now: i64,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        match self {
+            Self::Lease { token, until } => sqlx::query(lease)
+                .bind(key)
+                .bind(token.to_string())
+                .bind(now)
+                .bind(until),
+            Self::Completed { until } => sqlx::query(completed).bind(key).bind(now).bind(until),
+        }
+    }
+}
+
 /// What a claim found.
 pub(super) enum Found {
     Written,
@@ -178,39 +199,21 @@ impl Sql {
         for _ in 0..MAX_ATTEMPTS {
             // Insert first: a fresh key costs one statement. A conflicting uncommitted insert
             // (a concurrent transactional claim) makes this wait for its transaction.
-            let inserted = match write {
-                Write::Lease { token, until } => sqlx::query(&self.insert_lease)
-                    .bind(key)
-                    .bind(token.to_string())
-                    .bind(now)
-                    .bind(until),
-                Write::Completed { until } => sqlx::query(&self.insert_completed)
-                    .bind(key)
-                    .bind(now)
-                    .bind(until),
-            }
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
+            let inserted = write
+                .query(&self.insert_lease, &self.insert_completed, key, now)
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
             if inserted.rows_affected() == 1 {
                 return Ok(Found::Written);
             }
             // The key has a row: take it over if it expired. An UPDATE whose condition fails
             // locks nothing, so answering a duplicate holds up nobody.
-            let taken = match write {
-                Write::Lease { token, until } => sqlx::query(&self.take_over_lease)
-                    .bind(key)
-                    .bind(token.to_string())
-                    .bind(now)
-                    .bind(until),
-                Write::Completed { until } => sqlx::query(&self.take_over_completed)
-                    .bind(key)
-                    .bind(now)
-                    .bind(until),
-            }
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
+            let taken = write
+                .query(&self.take_over_lease, &self.take_over_completed, key, now)
+                .execute(&mut *conn)
+                .await
+                .map_err(unavailable)?;
             if taken.rows_affected() == 1 {
                 return Ok(Found::Written);
             }
