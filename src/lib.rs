@@ -17,11 +17,15 @@ mod verify;
 pub mod amps;
 pub mod store;
 
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub mod queue;
+
 #[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "axum", feature = "actix"))))]
 pub mod integrations;
-#[cfg(feature = "sender")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sender")))]
+#[cfg(any(feature = "sender", feature = "queue"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "sender", feature = "queue"))))]
 pub mod retry;
 #[cfg(feature = "sender")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sender")))]

@@ -18,6 +18,33 @@ const PLAIN_TAG: &str = ":k:";
 /// Between the namespace and a hashed key.
 const HASHED_TAG: &str = ":h:";
 
+/// `namespace:k:key`, or `namespace:h:<hex>` (the key's SHA-256 in lowercase hex) when the key
+/// is longer than [`MAX_PLAIN_KEY_LEN`] or not printable ASCII.
+pub(crate) fn tagged_key(namespace: &str, key: &str) -> String {
+    let plain = !key.is_empty()
+        && key.len() <= MAX_PLAIN_KEY_LEN
+        && key.bytes().all(|b| b.is_ascii_graphic());
+    if plain {
+        let mut stored = String::with_capacity(namespace.len() + 3 + key.len());
+        stored.push_str(namespace);
+        stored.push_str(PLAIN_TAG);
+        stored.push_str(key);
+        stored
+    } else {
+        use sha2::Digest;
+        use std::fmt::Write;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let mut stored = String::with_capacity(namespace.len() + 3 + 64);
+        stored.push_str(namespace);
+        stored.push_str(HASHED_TAG);
+        for byte in digest {
+            // Writing to a String cannot fail.
+            let _ = write!(stored, "{byte:02x}");
+        }
+        stored
+    }
+}
+
 /// Runs handlers exactly once per event over one [`IdempotencyStore`], in one namespace
 /// (an endpoint or a tenant), with one lease and one retention.
 ///
@@ -116,28 +143,7 @@ impl Deduplicator {
     /// the two forms apart, so no plain key is ever stored as another key's hash.
     #[must_use]
     pub fn storage_key(&self, key: &str) -> String {
-        let plain = !key.is_empty()
-            && key.len() <= MAX_PLAIN_KEY_LEN
-            && key.bytes().all(|b| b.is_ascii_graphic());
-        if plain {
-            let mut stored = String::with_capacity(self.namespace.len() + 3 + key.len());
-            stored.push_str(&self.namespace);
-            stored.push_str(PLAIN_TAG);
-            stored.push_str(key);
-            stored
-        } else {
-            use sha2::Digest;
-            use std::fmt::Write;
-            let digest = sha2::Sha256::digest(key.as_bytes());
-            let mut stored = String::with_capacity(self.namespace.len() + 3 + 64);
-            stored.push_str(&self.namespace);
-            stored.push_str(HASHED_TAG);
-            for byte in digest {
-                // Writing to a String cannot fail.
-                let _ = write!(stored, "{byte:02x}");
-            }
-            stored
-        }
+        tagged_key(&self.namespace, key)
     }
 
     /// Claims the event's [`idempotency_key`](Event::idempotency_key).

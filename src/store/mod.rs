@@ -151,6 +151,8 @@ mod postgres;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
 
+#[cfg(feature = "queue")]
+pub(crate) use dedup::tagged_key;
 pub use dedup::{Admission, Deduplicated, Deduplicator};
 pub use future::{BoxFuture, StoreFuture};
 pub use guard::ClaimGuard;
