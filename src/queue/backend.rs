@@ -68,7 +68,9 @@ pub trait QueueBackend: Send + Sync + fmt::Debug {
 
     /// Marks `job` done, kept for `retention` (a redelivery within it is a duplicate), if its
     /// token still holds it (a lease that ran out with nobody taking the job since still
-    /// counts).
+    /// counts). Completing a job already done under the same token succeeds and changes
+    /// nothing: a transactional handler may have marked it done in its own transaction (the
+    /// PostgreSQL and SQLite backends), and the worker's completion after it is then a no-op.
     ///
     /// # Errors
     ///
