@@ -18,9 +18,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod failure;
+mod forward;
 mod input;
 mod listen;
 mod replay;
+mod report;
 mod send;
 mod sign;
 mod verify;
