@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use amps_webhooks::integrations::VerifiedEvent;
 use amps_webhooks::integrations::axum::WebhookLayer;
-use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RedisStore};
+use amps_webhooks::store::Deduplicator;
 use amps_webhooks::{AmpsEvent, Verifier};
 use axum::Router;
 use axum::extract::Request;
@@ -24,6 +24,7 @@ use crate::failure::{Failure, usage};
 use crate::forward::{Forwarded, Forwarder, pass_on};
 use crate::input::{keys, timeout};
 use crate::report::{ParsedType, Style, report};
+use crate::stores::StoreUrl;
 
 #[derive(Args)]
 pub(crate) struct ListenArgs {
@@ -39,10 +40,11 @@ pub(crate) struct ListenArgs {
     /// The path webhooks are posted to.
     #[arg(long, default_value = "/webhooks")]
     path: String,
-    /// Where deliveries are remembered: `memory`, or a Redis URL (`redis://HOST:PORT`).
+    /// Where deliveries are remembered: `memory`, a Redis URL (`redis://HOST:PORT`) or a
+    /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`, its table created when missing).
     #[arg(
         long,
-        value_name = "memory|redis://HOST:PORT",
+        value_name = "memory|redis://HOST:PORT|postgres://...",
         default_value = "memory"
     )]
     store: String,
@@ -105,22 +107,7 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let store: Arc<dyn IdempotencyStore> = if args.store == "memory" {
-            Arc::new(MemoryStore::new(
-                amps_webhooks::store::DEFAULT_MEMORY_CAPACITY,
-            ))
-        } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
-            let store = RedisStore::builder(args.store.as_str())
-                .connect()
-                .await
-                .map_err(|e| usage(format!("--store {}: {e}", args.store)))?;
-            Arc::new(store)
-        } else {
-            return Err(usage(format!(
-                "--store {:?}: expected `memory` or `redis://HOST:PORT`",
-                args.store
-            )));
-        };
+        let store = StoreUrl::parse(&args.store)?.idempotency_store().await?;
         let dedup = Deduplicator::new(store, &args.namespace)
             .map_err(|e| usage(format!("--namespace: {e}")))?;
         let listener = tokio::net::TcpListener::bind((args.host, args.port))

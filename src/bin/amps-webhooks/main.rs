@@ -25,6 +25,7 @@ mod replay;
 mod report;
 mod send;
 mod sign;
+mod stores;
 mod verify;
 
 /// Sign and verify Standard Webhooks (Svix) requests, for Amps platform webhooks and any
