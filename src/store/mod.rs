@@ -152,7 +152,7 @@ mod postgres;
 mod redis;
 
 #[cfg(feature = "queue")]
-pub(crate) use dedup::tagged_key;
+pub(crate) use dedup::{tagged_key, valid_namespace};
 pub use dedup::{Admission, Deduplicated, Deduplicator};
 pub use future::{BoxFuture, StoreFuture};
 pub use guard::ClaimGuard;
