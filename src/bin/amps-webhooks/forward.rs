@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderName, Request, Response, Uri, header};
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -30,6 +30,9 @@ const NOT_FORWARDED: [HeaderName; 9] = [
     header::UPGRADE,
     header::HOST,
 ];
+
+/// The most of the app's answer read when its body is not passed on (by `work`).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 /// Why the app gave no answer.
 #[derive(Debug, Clone)]
@@ -180,6 +183,34 @@ impl Forwarder {
             }),
         };
         (answer, latency)
+    }
+
+    /// POSTs `body` with `headers` and reads the answer's body (up to 64 KiB, within the
+    /// timeout), so that the connection goes back to the pool: the status, or why there was
+    /// none.
+    pub(crate) async fn exchange(&self, headers: &HeaderMap, body: Bytes) -> Forwarded {
+        let (answer, latency) = self.post(headers, body).await;
+        match answer {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                // The status is the answer; an answer body cut short or too long changes nothing.
+                let _ = tokio::time::timeout(
+                    self.timeout,
+                    Limited::new(response.into_body(), MAX_ANSWER_BYTES).collect(),
+                )
+                .await;
+                Forwarded {
+                    status: Some(status),
+                    latency,
+                    error: None,
+                }
+            }
+            Err(error) => Forwarded {
+                status: None,
+                latency,
+                error: Some(error),
+            },
+        }
     }
 }
 

@@ -1,5 +1,7 @@
-//! `listen`: a local receiver (the axum integration on the memory or the Redis store) that
-//! verifies, deduplicates and prints one line per request.
+//! `listen`: a local receiver (the axum integration on the memory, Redis or PostgreSQL store)
+//! that verifies, deduplicates and prints one line per request; it answers itself, forwards
+//! to the app (`--forward-to`), or enqueues (`--enqueue`, with a worker that forwards the jobs
+//! when `--forward-to` is given too).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -7,6 +9,7 @@ use std::time::Duration;
 
 use amps_webhooks::integrations::VerifiedEvent;
 use amps_webhooks::integrations::axum::WebhookLayer;
+use amps_webhooks::queue::Queue;
 use amps_webhooks::store::Deduplicator;
 use amps_webhooks::{AmpsEvent, Verifier};
 use axum::Router;
@@ -20,11 +23,14 @@ use serde_json::json;
 
 use bytes::Bytes;
 
+use crate::enqueue;
 use crate::failure::{Failure, usage};
 use crate::forward::{Forwarded, Forwarder, pass_on};
-use crate::input::{keys, timeout};
+use crate::input::keys;
 use crate::report::{ParsedType, Style, report};
+use crate::shutdown::Shutdown;
 use crate::stores::StoreUrl;
+use crate::work::{WorkerArgs, forward_jobs};
 
 #[derive(Args)]
 pub(crate) struct ListenArgs {
@@ -61,11 +67,16 @@ pub(crate) struct ListenArgs {
     /// Forward each verified, claimed request to this URL (plain `http://`), its raw body
     /// and headers as they came: the app's answer is the sender's; its 2xx completes the
     /// claim, anything else releases it; an app that cannot be reached gets the sender a 502.
+    /// With `--enqueue`, a worker in this process forwards the jobs instead.
     #[arg(long, value_name = "URL")]
     forward_to: Option<String>,
-    /// How long the app may take to answer a forwarded request, in seconds (then 504).
-    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
-    forward_timeout: f64,
+    /// Verify, deduplicate and enqueue each delivery, answering 200 at once (outcome
+    /// `queued`); the jobs are left for `work`, or, with `--forward-to`, forwarded by a worker
+    /// in this process.
+    #[arg(long)]
+    enqueue: bool,
+    #[command(flatten)]
+    worker: WorkerArgs,
     /// Print JSON lines: `{"listening": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
@@ -94,29 +105,61 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         .max_body_bytes(args.max_body_bytes)
         .build()
         .map_err(usage)?;
+    if args.worker.any_given() && !(args.enqueue && args.forward_to.is_some()) {
+        return Err(usage(
+            "--concurrency, --max-attempts, --schedule and --resign-with set the worker of `listen --enqueue --forward-to URL`",
+        ));
+    }
+    let plan = args.worker.plan()?;
     let forwarder = match &args.forward_to {
-        Some(url) => Some(Forwarder::new(
-            url,
-            timeout(args.forward_timeout, "--forward-timeout")?,
-            "--forward-to",
-        )?),
+        Some(url) => Some(Forwarder::new(url, plan.forward_timeout, "--forward-to")?),
         None => None,
     };
+    let store = StoreUrl::parse(&args.store)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let store = StoreUrl::parse(&args.store)?.idempotency_store().await?;
-        let dedup = Deduplicator::new(store, &args.namespace)
-            .map_err(|e| usage(format!("--namespace: {e}")))?;
+        let shutdown = Shutdown::on_signals();
+        let (app, worker) = if args.enqueue {
+            let backend = store.queue_backend().await?;
+            let queue = Queue::new(backend, &args.namespace)
+                .map_err(|e| usage(format!("--namespace: {e}")))?;
+            let purger = queue.spawn_purger(PURGE_EVERY);
+            let worker = match forwarder {
+                Some(forwarder) => {
+                    let queue = queue.clone();
+                    let stop = shutdown.clone().requested();
+                    let json = args.json;
+                    Some(tokio::spawn(async move {
+                        let report = forward_jobs(queue, forwarder, &plan, false, json, stop).await;
+                        purger.abort();
+                        report
+                    }))
+                }
+                None => {
+                    if store == StoreUrl::Memory {
+                        eprintln!(
+                            "note: --store memory without --forward-to: the jobs stay in this process, and nothing drains them"
+                        );
+                    }
+                    None
+                }
+            };
+            (enqueue_router(&args.path, verifier, queue, args.json), worker)
+        } else {
+            let store = store.idempotency_store().await?;
+            let dedup = Deduplicator::new(store, &args.namespace)
+                .map_err(|e| usage(format!("--namespace: {e}")))?;
+            (router(&args.path, verifier, dedup, forwarder, args.json), None)
+        };
         let listener = tokio::net::TcpListener::bind((args.host, args.port))
             .await
             .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
         let addr = listener
             .local_addr()
             .map_err(|e| usage(format!("cannot read the bound address: {e}")))?;
-        let app = router(&args.path, verifier, dedup, forwarder, args.json);
         let url = format!("http://{addr}{}", args.path);
         if args.json {
             println!("{}", json!({ "listening": url }));
@@ -124,14 +167,17 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             println!("listening on {url}");
         }
         axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                // If the signal cannot be installed, run until killed.
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            })
+            .with_graceful_shutdown(shutdown.requested())
             .await
-            .map_err(|e| usage(format!("the server stopped: {e}")))
+            .map_err(|e| usage(format!("the server stopped: {e}")))?;
+        if let Some(worker) = worker {
+            match worker.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(store.unreachable(&error)),
+                Err(error) => return Err(usage(format!("the worker stopped: {error}"))),
+            }
+        }
+        Ok(())
     })
 }
 
@@ -195,6 +241,23 @@ async fn forward(
     response.extensions_mut().insert(parsed);
     response.extensions_mut().insert(forwarded);
     response
+}
+
+/// How often `listen --enqueue` purges the done jobs past their retention.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// The receiver in enqueue mode: the enqueueing route, and the printing middleware.
+fn enqueue_router(path: &str, verifier: Verifier, queue: Queue, json: bool) -> Router {
+    let style = Style {
+        json,
+        forwarding: false,
+    };
+    Router::new()
+        .route(path, enqueue::route(queue))
+        .with_state(verifier)
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            report(request, next, style)
+        }))
 }
 
 /// The receiver: the webhook route behind the layer (answered here, or by the app with

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use amps_webhooks::queue::{MemoryQueue, QueueBackend};
 use amps_webhooks::store::{
     DEFAULT_MEMORY_CAPACITY, IdempotencyStore, MemoryStore, PostgresStore, RedisStore, StoreError,
 };
@@ -74,6 +75,32 @@ impl StoreUrl {
                 Arc::new(store)
             }
         })
+    }
+}
+
+impl StoreUrl {
+    /// The queue backend, connected (and its table or streams created when missing).
+    pub(crate) async fn queue_backend(&self) -> Result<Arc<dyn QueueBackend>, Failure> {
+        Ok(match self {
+            Self::Memory => Arc::new(MemoryQueue::new()),
+            Self::Redis(_) | Self::Postgres(_) => {
+                return Err(usage(format!(
+                    "--store {}: this build has no queue on this store yet",
+                    self.shown()
+                )));
+            }
+        })
+    }
+
+    /// This store, unless it is `memory`, which `subcommand` cannot use: the memory queue
+    /// lives in the `listen` process that holds it.
+    pub(crate) fn shared(self, subcommand: &str) -> Result<Self, Failure> {
+        match self {
+            Self::Memory => Err(usage(format!(
+                "--store memory: the memory queue lives in the `listen --enqueue` process that holds it, out of {subcommand}'s reach; use redis://HOST:PORT or postgres://..., or drain it with `listen --enqueue --forward-to URL`"
+            ))),
+            other => Ok(other),
+        }
     }
 }
 

@@ -18,7 +18,10 @@ enum Slot {
     /// runs out makes the job due again).
     Running { token: ClaimToken },
     /// Done under `token`, kept until `until` (in `done` under it).
-    Done { token: ClaimToken, until: SystemTime },
+    Done {
+        token: ClaimToken,
+        until: SystemTime,
+    },
     /// Dead since `at` (in `dead` under it and `order`).
     Dead { at: SystemTime, order: u64 },
 }
@@ -124,7 +127,14 @@ impl Space {
     /// The entry of `job` when its token still holds it (running under that token).
     fn held(&mut self, job: &Job) -> Result<&mut Entry, StoreError> {
         match self.jobs.get_mut(job.key()) {
-            Some(entry) if entry.slot == (Slot::Running { token: job.lease().token }) => Ok(entry),
+            Some(entry)
+                if entry.slot
+                    == (Slot::Running {
+                        token: job.lease().token,
+                    }) =>
+            {
+                Ok(entry)
+            }
             _ => Err(StoreError::StaleToken),
         }
     }

@@ -160,7 +160,10 @@ mod tests {
     #[test]
     fn failures_say_what_happened() {
         let error = "upstream said 502";
-        assert_eq!(HandlerFailure::Error(&error).to_string(), "upstream said 502");
+        assert_eq!(
+            HandlerFailure::Error(&error).to_string(),
+            "upstream said 502"
+        );
         assert_eq!(
             HandlerFailure::<&str>::Panicked("boom").to_string(),
             "the handler panicked: boom"

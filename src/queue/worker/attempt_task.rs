@@ -186,7 +186,12 @@ async fn renew(settings: &Settings, job: &Job) -> bool {
     {
         Ok(()) => false,
         Err(StoreError::StaleToken) => {
-            tracing::warn!(namespace = queue.namespace(), key = job.key(), attempt = job.attempt(), "job was taken over by another worker (its lease ran out); its outcome will not be recorded here");
+            tracing::warn!(
+                namespace = queue.namespace(),
+                key = job.key(),
+                attempt = job.attempt(),
+                "job was taken over by another worker (its lease ran out); its outcome will not be recorded here"
+            );
             true
         }
         Err(error) => {
@@ -250,7 +255,11 @@ async fn complete(
     match answer {
         Some(Ok(())) => AttemptOutcome::Done,
         Some(Err(_)) => {
-            tracing::warn!(namespace = queue.namespace(), key = job.key(), "job succeeded but was taken over meanwhile (its lease ran out); the new holder's outcome stands");
+            tracing::warn!(
+                namespace = queue.namespace(),
+                key = job.key(),
+                "job succeeded but was taken over meanwhile (its lease ran out); the new holder's outcome stands"
+            );
             AttemptOutcome::Fenced
         }
         None => AttemptOutcome::Released,
@@ -278,11 +287,24 @@ async fn fail(
     .await;
     match (answer, retry_in) {
         (Some(Ok(())), Some(after)) => {
-            tracing::warn!(namespace = queue.namespace(), key = job.key(), attempt = job.attempt(), error, retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX), "job failed; retrying later");
+            tracing::warn!(
+                namespace = queue.namespace(),
+                key = job.key(),
+                attempt = job.attempt(),
+                error,
+                retry_in_ms = u64::try_from(after.as_millis()).unwrap_or(u64::MAX),
+                "job failed; retrying later"
+            );
             AttemptOutcome::Retry { after }
         }
         (Some(Ok(())), None) => {
-            tracing::error!(namespace = queue.namespace(), key = job.key(), attempt = job.attempt(), error, "job failed its last attempt; it is dead until redriven");
+            tracing::error!(
+                namespace = queue.namespace(),
+                key = job.key(),
+                attempt = job.attempt(),
+                error,
+                "job failed its last attempt; it is dead until redriven"
+            );
             AttemptOutcome::Dead
         }
         (Some(Err(_)), _) => AttemptOutcome::Fenced,

@@ -64,7 +64,11 @@ where
         let namespace = settings.queue.namespace();
         match &stop {
             Stop::Shutdown => {
-                tracing::info!(namespace, running = tasks.len(), "worker shutting down; letting running jobs finish");
+                tracing::info!(
+                    namespace,
+                    running = tasks.len(),
+                    "worker shutting down; letting running jobs finish"
+                );
             }
             Stop::Drained => tracing::info!(namespace, "queue drained; worker stopping"),
             Stop::Fatal(error) => {
@@ -140,10 +144,9 @@ where
         // waits for it, at most the poll, and releases what it brought.
         let mut stopping = false;
         let taken = {
-            let mut take =
-                queue
-                    .backend()
-                    .take(namespace, free, settings.lease, settings.poll);
+            let mut take = queue
+                .backend()
+                .take(namespace, free, settings.lease, settings.poll);
             loop {
                 tokio::select! {
                     biased;
