@@ -8,9 +8,15 @@
 
 mod backend;
 mod job;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
 
 pub use backend::QueueBackend;
 pub use job::{Enqueue, Job, JobRecord, JobState, Lease, QueueStats, Redrive};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{RedisQueue, RedisQueueBuilder};
 
 /// The form under which a backend that cannot index any key stores `key`: the key itself when
 /// it is 1 to [`MAX_PLAIN_KEY_LEN`](crate::store::MAX_PLAIN_KEY_LEN) bytes of printable ASCII,
