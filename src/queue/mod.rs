@@ -12,6 +12,9 @@
 mod backend;
 mod job;
 mod memory;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
 mod worker;
 
 use std::fmt;
@@ -21,6 +24,9 @@ use std::time::Duration;
 pub use backend::QueueBackend;
 pub use job::{Enqueue, Job, JobRecord, JobState, Lease, QueueStats, Redrive};
 pub use memory::{MemoryQueue, MemoryQueueBuilder};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{RedisQueue, RedisQueueBuilder};
 pub use worker::{
     Attempt, AttemptOutcome, DEFAULT_CONCURRENCY, DEFAULT_POLL, DEFAULT_SHUTDOWN_DEADLINE,
     HandlerFailure, Worker, WorkerBuilder, WorkerReport,
