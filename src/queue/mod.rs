@@ -8,9 +8,18 @@
 
 mod backend;
 mod job;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+mod postgres;
 
 pub use backend::QueueBackend;
 pub use job::{Enqueue, Job, JobRecord, JobState, Lease, QueueStats, Redrive};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{
+    DEFAULT_POSTGRES_QUEUE_POLL, DEFAULT_POSTGRES_QUEUE_TABLE, PostgresQueue, PostgresQueueBuilder,
+    TransactionalError, TransactionalFuture,
+};
 
 /// The form under which a backend that cannot index any key stores `key`: the key itself when
 /// it is 1 to [`MAX_PLAIN_KEY_LEN`](crate::store::MAX_PLAIN_KEY_LEN) bytes of printable ASCII,
