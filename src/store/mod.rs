@@ -151,9 +151,9 @@ pub(crate) mod postgres;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
 
-#[cfg(feature = "queue")]
-pub(crate) use dedup::tagged_key;
 pub use dedup::{Admission, Deduplicated, Deduplicator};
+#[cfg(feature = "queue")]
+pub(crate) use dedup::{tagged_key, valid_namespace};
 pub use future::{BoxFuture, StoreFuture};
 pub use guard::ClaimGuard;
 #[cfg(feature = "memory")]
