@@ -15,6 +15,9 @@ mod memory;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+mod postgres;
 mod worker;
 
 use std::fmt;
@@ -27,6 +30,12 @@ pub use memory::{MemoryQueue, MemoryQueueBuilder};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisQueue, RedisQueueBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{
+    DEFAULT_POSTGRES_QUEUE_POLL, DEFAULT_POSTGRES_QUEUE_TABLE, PostgresQueue, PostgresQueueBuilder,
+    TransactionalError, TransactionalFuture,
+};
 pub use worker::{
     Attempt, AttemptOutcome, DEFAULT_CONCURRENCY, DEFAULT_POLL, DEFAULT_SHUTDOWN_DEADLINE,
     HandlerFailure, Worker, WorkerBuilder, WorkerReport,

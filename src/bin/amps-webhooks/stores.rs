@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use amps_webhooks::queue::{MemoryQueue, QueueBackend};
+use amps_webhooks::queue::{MemoryQueue, PostgresQueue, QueueBackend, RedisQueue};
 use amps_webhooks::store::{
     DEFAULT_MEMORY_CAPACITY, IdempotencyStore, MemoryStore, PostgresStore, RedisStore, StoreError,
 };
@@ -33,7 +33,7 @@ impl StoreUrl {
         let scheme = text.split_once("://").map(|(scheme, _)| scheme);
         match (text, scheme) {
             ("memory", _) => Ok(Self::Memory),
-            (_, Some("redis" | "rediss")) => Ok(Self::Redis(text.to_owned())),
+            (_, Some("redis" | "rediss" | "redis+cluster")) => Ok(Self::Redis(text.to_owned())),
             (_, Some("postgres" | "postgresql")) => Ok(Self::Postgres(text.to_owned())),
             // The SQLite backend adds its arm here: `(_, Some("sqlite")) => Self::Sqlite(path)`.
             _ => Err(usage(format!(
@@ -83,11 +83,19 @@ impl StoreUrl {
     pub(crate) async fn queue_backend(&self) -> Result<Arc<dyn QueueBackend>, Failure> {
         Ok(match self {
             Self::Memory => Arc::new(MemoryQueue::new()),
-            Self::Redis(_) | Self::Postgres(_) => {
-                return Err(usage(format!(
-                    "--store {}: this build has no queue on this store yet",
-                    self.shown()
-                )));
+            Self::Redis(url) => Arc::new(
+                RedisQueue::builder(url.as_str())
+                    .connect()
+                    .await
+                    .map_err(|e| self.unreachable(&e))?,
+            ),
+            Self::Postgres(url) => {
+                let queue = PostgresQueue::builder(url.as_str())
+                    .connect()
+                    .await
+                    .map_err(|e| self.unreachable(&e))?;
+                queue.migrate().await.map_err(|e| self.unreachable(&e))?;
+                Arc::new(queue)
             }
         })
     }
