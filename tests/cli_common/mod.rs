@@ -131,6 +131,8 @@ pub struct Received {
 struct AppState {
     received: Arc<Mutex<Vec<Received>>>,
     script: Arc<Mutex<VecDeque<u16>>>,
+    /// A body containing this is always answered 500.
+    refuse: Option<Arc<str>>,
 }
 
 /// The developer's app: records each request, answers the next status of its script (200
@@ -149,21 +151,41 @@ impl Drop for App {
 
 impl App {
     pub async fn start(script: &[u16]) -> Self {
-        let state = AppState {
+        Self::serve(AppState {
             script: Arc::new(Mutex::new(script.iter().copied().collect())),
             ..AppState::default()
-        };
+        })
+        .await
+    }
+
+    /// An app that answers 500 to every body containing `marker`, 200 to the others.
+    pub async fn refusing(marker: &str) -> Self {
+        Self::serve(AppState {
+            refuse: Some(marker.into()),
+            ..AppState::default()
+        })
+        .await
+    }
+
+    async fn serve(state: AppState) -> Self {
         async fn answer(
             State(state): State<AppState>,
             headers: HeaderMap,
             body: Bytes,
         ) -> (StatusCode, String) {
-            state
-                .received
-                .lock()
-                .unwrap()
-                .push(Received { headers, body });
-            let status = state.script.lock().unwrap().pop_front().unwrap_or(200);
+            state.received.lock().unwrap().push(Received {
+                headers,
+                body: body.clone(),
+            });
+            let refused = state
+                .refuse
+                .as_deref()
+                .is_some_and(|marker| body.windows(marker.len()).any(|w| w == marker.as_bytes()));
+            let status = if refused {
+                500
+            } else {
+                state.script.lock().unwrap().pop_front().unwrap_or(200)
+            };
             (
                 StatusCode::from_u16(status).unwrap(),
                 format!("app says {status}"),
