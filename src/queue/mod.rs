@@ -13,6 +13,12 @@
 mod backend;
 mod job;
 mod memory;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+mod postgres;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+mod redis;
 mod worker;
 
 use std::fmt;
@@ -22,6 +28,15 @@ use std::time::Duration;
 pub use backend::QueueBackend;
 pub use job::{Enqueue, Job, JobRecord, JobState, Lease, QueueStats, Redrive};
 pub use memory::{MemoryQueue, MemoryQueueBuilder};
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub use postgres::{
+    DEFAULT_POSTGRES_QUEUE_POLL, DEFAULT_POSTGRES_QUEUE_TABLE, PostgresQueue, PostgresQueueBuilder,
+    TransactionalError, TransactionalFuture,
+};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis::{RedisQueue, RedisQueueBuilder};
 pub use worker::{
     Attempt, AttemptOutcome, DEFAULT_CONCURRENCY, DEFAULT_POLL, DEFAULT_SHUTDOWN_DEADLINE,
     HandlerFailure, Worker, WorkerBuilder, WorkerReport,
