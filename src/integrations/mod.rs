@@ -12,7 +12,8 @@
 //! - `body`: reading a body under the verifier's limit;
 //! - `verified`: [`VerifiedEvent`], verify-then-parse, the hand-over from the middleware;
 //! - `gate`: the claim gate (verify, parse, claim; answer 409, 503 or the duplicate's 200;
-//!   complete or release after the handler).
+//!   complete or release after the handler);
+//! - `trace`: the `tracing` span of a delivery, with OpenTelemetry's field names.
 //!
 #![doc = include_str!("../docs/integrations.md")]
 
@@ -20,6 +21,7 @@ mod body;
 mod delivery;
 mod gate;
 mod rejection;
+mod trace;
 mod verified;
 
 #[cfg(feature = "actix")]
