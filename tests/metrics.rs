@@ -127,7 +127,9 @@ where
     forged.body = br#"{"type":"push.completed","eventId":"evt_9","data":{}}"#.to_vec();
     assert_eq!(send(forged).await, 401);
     let mut unsigned = signed(MEMORY, "msg_4", NOW - 2, completed);
-    unsigned.headers.retain(|(name, _)| name != "webhook-signature");
+    unsigned
+        .headers
+        .retain(|(name, _)| name != "webhook-signature");
     assert_eq!(send(unsigned).await, 400);
     let large = format!(r#"{{"eventId":"evt_big","pad":"{}"}}"#, "x".repeat(LIMIT));
     assert_eq!(send(signed(MEMORY, "msg_5", NOW - 2, &large)).await, 413);
