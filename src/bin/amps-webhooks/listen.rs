@@ -1,7 +1,7 @@
 //! `listen`: a local receiver (the axum integration on the memory or the Redis store) that
 //! verifies, deduplicates and prints one line per request.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ use serde_json::json;
 
 use crate::failure::{Failure, usage};
 use crate::input::keys;
+use crate::metrics;
 
 #[derive(Args)]
 pub(crate) struct ListenArgs {
@@ -55,6 +56,10 @@ pub(crate) struct ListenArgs {
     /// Print JSON lines: `{"listening": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
+    /// Serve the metrics in the Prometheus text format at `http://ADDR:PORT/metrics` (port 0
+    /// picks a free one); its URL is printed after the listening line.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
 }
 
 /// A path axum accepts as a plain route: `/` then printable ASCII without route syntax.
@@ -85,6 +90,14 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // First, so that the recorder is installed before anything records. When the inspector
+        // (issue 17) serves its own address, `/metrics` goes on it too: merge
+        // `metrics::router(metrics::install()?)` into its router, and keep this flag for
+        // `--no-inspect`.
+        let metrics_url = match args.metrics {
+            Some(addr) => Some(metrics::serve(addr).await?),
+            None => None,
+        };
         let store: Arc<dyn IdempotencyStore> = if args.store == "memory" {
             Arc::new(MemoryStore::new(
                 amps_webhooks::store::DEFAULT_MEMORY_CAPACITY,
@@ -115,6 +128,13 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             println!("{}", json!({ "listening": url }));
         } else {
             println!("listening on {url}");
+        }
+        if let Some(metrics_url) = metrics_url {
+            if args.json {
+                println!("{}", json!({ "metrics": metrics_url }));
+            } else {
+                println!("metrics on {metrics_url}");
+            }
         }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {

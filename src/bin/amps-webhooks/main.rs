@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 mod failure;
 mod input;
 mod listen;
+mod metrics;
 mod replay;
 mod send;
 mod sign;
