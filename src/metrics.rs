@@ -249,6 +249,51 @@ fn store_error_label(error: &StoreError) -> &'static str {
     }
 }
 
+/// A key whose name and labels are all fixed: built once, its hash computed once, so that
+/// recording through it allocates nothing (the facade's macros allocate the labels of a key
+/// whose values are not literals, on every call).
+#[cfg(feature = "metrics")]
+macro_rules! static_key {
+    ($name:expr $(, $k:literal => $v:literal)*) => {{
+        static LABELS: [metrics::Label; 0 $(+ { let _ = $k; 1 })*] =
+            [$(metrics::Label::from_static_parts($k, $v)),*];
+        static KEY: metrics::Key = metrics::Key::from_static_parts($name, &LABELS);
+        &KEY
+    }};
+}
+
+#[cfg(feature = "metrics")]
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The installed recorder's counter for `key`.
+#[cfg(feature = "metrics")]
+fn counter(key: &'static metrics::Key) -> metrics::Counter {
+    metrics::with_recorder(|recorder| recorder.register_counter(key, &METADATA))
+}
+
+/// The installed recorder's histogram for `key`.
+#[cfg(feature = "metrics")]
+fn histogram(key: &'static metrics::Key) -> metrics::Histogram {
+    metrics::with_recorder(|recorder| recorder.register_histogram(key, &METADATA))
+}
+
+/// The key of the deliveries counter for one outcome, by event type label.
+#[cfg(feature = "metrics")]
+macro_rules! delivery_key {
+    ($outcome:literal, $event_type:expr) => {
+        match $event_type {
+            "push.completed" => static_key!(DELIVERIES, "outcome" => $outcome, "event_type" => "push.completed"),
+            "push.failed" => static_key!(DELIVERIES, "outcome" => $outcome, "event_type" => "push.failed"),
+            "device.connected" => static_key!(DELIVERIES, "outcome" => $outcome, "event_type" => "device.connected"),
+            "device.reconnected" => static_key!(DELIVERIES, "outcome" => $outcome, "event_type" => "device.reconnected"),
+            "device.disconnected" => static_key!(DELIVERIES, "outcome" => $outcome, "event_type" => "device.disconnected"),
+            "none" => static_key!(DELIVERIES, "outcome" => $outcome, "event_type" => "none"),
+            _ => static_key!(DELIVERIES, "outcome" => $outcome, "event_type" => "other"),
+        }
+    };
+}
+
 /// Counts a delivery: `outcome` is an [`Outcome`](crate::integrations::Outcome)'s name (or
 /// `queued`), `event_type` the type its body named.
 #[cfg(any(feature = "axum", feature = "actix", feature = "queue"))]
@@ -256,8 +301,25 @@ fn store_error_label(error: &StoreError) -> &'static str {
 #[inline]
 pub(crate) fn delivery(outcome: &'static str, event_type: Option<&str>) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(DELIVERIES, "outcome" => outcome, "event_type" => event_type_label(event_type))
-        .increment(1);
+    {
+        let event_type = event_type_label(event_type);
+        let key = match outcome {
+            "processed" => delivery_key!("processed", event_type),
+            "duplicate" => delivery_key!("duplicate", event_type),
+            "in_flight" => delivery_key!("in_flight", event_type),
+            "rejected" => delivery_key!("rejected", event_type),
+            "unavailable" => delivery_key!("unavailable", event_type),
+            "failed" => delivery_key!("failed", event_type),
+            "queued" => delivery_key!("queued", event_type),
+            other => {
+                // An outcome added without a key of its own: counted all the same.
+                metrics::counter!(DELIVERIES, "outcome" => other, "event_type" => event_type)
+                    .increment(1);
+                return;
+            }
+        };
+        counter(key).increment(1);
+    }
 }
 
 /// Counts a request refused before any handler ran, with its rejection's `code`: one
@@ -268,6 +330,7 @@ pub(crate) fn delivery(outcome: &'static str, event_type: Option<&str>) {
 pub(crate) fn rejected(code: &'static str) {
     #[cfg(feature = "metrics")]
     {
+        // Rejections are the uncommon path: keyed on the fly.
         metrics::counter!(REJECTIONS, "reason" => code).increment(1);
         delivery("rejected", None);
     }
@@ -280,8 +343,12 @@ pub(crate) fn rejected(code: &'static str) {
 pub(crate) fn handler_finished(timer: Timer, succeeded: bool) {
     #[cfg(feature = "metrics")]
     {
-        let outcome = if succeeded { "processed" } else { "failed" };
-        metrics::histogram!(HANDLER_DURATION, "outcome" => outcome).record(timer.seconds());
+        let key = if succeeded {
+            static_key!(HANDLER_DURATION, "outcome" => "processed")
+        } else {
+            static_key!(HANDLER_DURATION, "outcome" => "failed")
+        };
+        histogram(key).record(timer.seconds());
     }
 }
 
@@ -291,7 +358,7 @@ pub(crate) fn handler_finished(timer: Timer, succeeded: bool) {
 #[inline]
 pub(crate) fn verified(timer: Timer) {
     #[cfg(feature = "metrics")]
-    metrics::histogram!(VERIFICATION_DURATION).record(timer.seconds());
+    histogram(static_key!(VERIFICATION_DURATION)).record(timer.seconds());
 }
 
 /// Records the arrival lag of a verified request: `received` (the verifier's clock) minus
@@ -301,11 +368,14 @@ pub(crate) fn verified(timer: Timer) {
 pub(crate) fn arrival(received: std::time::SystemTime, timestamp: u64) {
     {
         let signed = UNIX_EPOCH + Duration::from_secs(timestamp);
-        let (direction, lag) = match received.duration_since(signed) {
-            Ok(behind) => ("behind", behind),
-            Err(ahead) => ("ahead", ahead.duration()),
+        let (key, lag) = match received.duration_since(signed) {
+            Ok(behind) => (static_key!(ARRIVAL_LAG, "direction" => "behind"), behind),
+            Err(ahead) => (
+                static_key!(ARRIVAL_LAG, "direction" => "ahead"),
+                ahead.duration(),
+            ),
         };
-        metrics::histogram!(ARRIVAL_LAG, "direction" => direction).record(lag.as_secs_f64());
+        histogram(key).record(lag.as_secs_f64());
     }
 }
 
@@ -321,8 +391,52 @@ pub(crate) fn store_operation(
 ) {
     #[cfg(feature = "metrics")]
     {
-        metrics::histogram!(STORE_OPERATION_DURATION, "store" => store, "operation" => operation)
-            .record(timer.seconds());
+        let seconds = timer.seconds();
+        let key = match (store, operation) {
+            ("memory", "claim") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "memory", "operation" => "claim")
+            }
+            ("memory", "complete") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "memory", "operation" => "complete")
+            }
+            ("memory", "release") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "memory", "operation" => "release")
+            }
+            ("redis", "claim") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "redis", "operation" => "claim")
+            }
+            ("redis", "complete") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "redis", "operation" => "complete")
+            }
+            ("redis", "release") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "redis", "operation" => "release")
+            }
+            ("postgres", "claim") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "postgres", "operation" => "claim")
+            }
+            ("postgres", "complete") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "postgres", "operation" => "complete")
+            }
+            ("postgres", "release") => {
+                static_key!(STORE_OPERATION_DURATION, "store" => "postgres", "operation" => "release")
+            }
+            _ => {
+                // Another store's name, or a rarer operation: keyed on the fly.
+                metrics::histogram!(STORE_OPERATION_DURATION, "store" => store, "operation" => operation)
+                    .record(seconds);
+                store_error(store, operation, error);
+                return;
+            }
+        };
+        histogram(key).record(seconds);
+        store_error(store, operation, error);
+    }
+}
+
+/// Counts a store operation's error, if it failed (rare: keyed on the fly).
+#[cfg(feature = "metrics")]
+fn store_error(store: &'static str, operation: &'static str, error: Option<&StoreError>) {
+    {
         if let Some(error) = error {
             metrics::counter!(STORE_ERRORS, "store" => store, "operation" => operation, "error" => store_error_label(error))
                 .increment(1);
@@ -381,142 +495,4 @@ pub(crate) fn queue_dead_lettered(backend: &'static str) {
 }
 
 #[cfg(all(test, feature = "metrics"))]
-mod tests {
-    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    use metrics_util::{CompositeKey, MetricKind};
-
-    use super::*;
-
-    /// Every metric recorded under `record`, as `(kind, name, labels, value)`, sorted.
-    fn recorded(record: impl FnOnce()) -> Vec<(MetricKind, String, Vec<String>, DebugValue)> {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        metrics::with_local_recorder(&recorder, record);
-        let mut all: Vec<_> = snapshotter
-            .snapshot()
-            .into_vec()
-            .into_iter()
-            .map(|(key, _, _, value): (CompositeKey, _, _, _)| {
-                let (kind, key) = key.into_parts();
-                let labels = key.labels().map(|l| format!("{}={}", l.key(), l.value()));
-                (kind, key.name().to_owned(), labels.collect(), value)
-            })
-            .collect();
-        all.sort_by(|a, b| (&a.1, &a.2).cmp(&(&b.1, &b.2)));
-        all
-    }
-
-    fn labels(pairs: &[&str]) -> Vec<String> {
-        pairs.iter().map(|&p| p.to_owned()).collect()
-    }
-
-    #[test]
-    #[cfg(any(feature = "axum", feature = "actix", feature = "queue"))]
-    fn event_types_are_bounded() {
-        assert_eq!(event_type_label(Some("push.failed")), "push.failed");
-        assert_eq!(
-            event_type_label(Some("device.disconnected")),
-            "device.disconnected"
-        );
-        assert_eq!(event_type_label(Some("evt_123-looks-like-an-id")), "other");
-        assert_eq!(event_type_label(Some("")), "other");
-        assert_eq!(event_type_label(None), "none");
-    }
-
-    #[test]
-    #[cfg(any(feature = "axum", feature = "actix"))]
-    fn the_lag_is_positive_with_its_direction() {
-        let at = |secs| UNIX_EPOCH + Duration::from_millis(secs);
-        let all = recorded(|| {
-            arrival(at(1_000_500), 998);
-            arrival(at(1_000_000), 1_000);
-            arrival(at(1_000_000), 1_004);
-        });
-        assert_eq!(
-            all,
-            vec![
-                (
-                    MetricKind::Histogram,
-                    ARRIVAL_LAG.to_owned(),
-                    labels(&["direction=ahead"]),
-                    DebugValue::Histogram(vec![4.0.into()])
-                ),
-                (
-                    MetricKind::Histogram,
-                    ARRIVAL_LAG.to_owned(),
-                    labels(&["direction=behind"]),
-                    DebugValue::Histogram(vec![2.5.into(), 0.0.into()])
-                ),
-            ]
-        );
-    }
-
-    /// What the queue records, through the functions it calls.
-    #[test]
-    fn the_queue_metrics() {
-        let all = recorded(|| {
-            queue_depth("memory", 3, 1, 2, Some(Duration::from_millis(1_500)));
-            queue_attempt("memory", Timer::start(), true);
-            queue_attempt("memory", Timer::start(), false);
-            queue_attempt("memory", Timer::start(), false);
-            queue_dead_lettered("memory");
-            queue_depth("redis", 0, 0, 0, None);
-        });
-        let summary: Vec<_> = all
-            .into_iter()
-            .map(|(kind, name, labels, value)| {
-                let value = match value {
-                    DebugValue::Counter(n) => format!("counter {n}"),
-                    DebugValue::Gauge(g) => format!("gauge {g}"),
-                    DebugValue::Histogram(v) => format!("histogram count {}", v.len()),
-                };
-                (kind, format!("{name}{{{}}} {value}", labels.join(",")))
-            })
-            .map(|(_, line)| line)
-            .collect();
-        assert_eq!(
-            summary,
-            vec![
-                "amps_webhooks_queue_attempt_duration_seconds{backend=memory,result=failed} histogram count 2",
-                "amps_webhooks_queue_attempt_duration_seconds{backend=memory,result=succeeded} histogram count 1",
-                "amps_webhooks_queue_attempts_total{backend=memory,result=failed} counter 2",
-                "amps_webhooks_queue_attempts_total{backend=memory,result=succeeded} counter 1",
-                "amps_webhooks_queue_dead_lettered_total{backend=memory} counter 1",
-                "amps_webhooks_queue_jobs{backend=memory,state=dead} gauge 2",
-                "amps_webhooks_queue_jobs{backend=memory,state=pending} gauge 3",
-                "amps_webhooks_queue_jobs{backend=memory,state=running} gauge 1",
-                "amps_webhooks_queue_jobs{backend=redis,state=dead} gauge 0",
-                "amps_webhooks_queue_jobs{backend=redis,state=pending} gauge 0",
-                "amps_webhooks_queue_jobs{backend=redis,state=running} gauge 0",
-                "amps_webhooks_queue_oldest_pending_age_seconds{backend=memory} gauge 1.5",
-                "amps_webhooks_queue_oldest_pending_age_seconds{backend=redis} gauge 0",
-            ]
-        );
-    }
-
-    #[test]
-    fn every_metric_is_described() {
-        let recorder = DebuggingRecorder::new();
-        let snapshotter = recorder.snapshotter();
-        metrics::with_local_recorder(&recorder, || {
-            describe();
-            queue_dead_lettered("memory");
-            store_operation(
-                "redis",
-                "claim",
-                Timer::start(),
-                Some(&StoreError::StaleToken),
-            );
-        });
-        for (key, unit, description, _) in snapshotter.snapshot().into_vec() {
-            assert!(description.is_some(), "{key:?}");
-            let name = key.key().name();
-            let expected = if name.ends_with("_seconds") {
-                metrics::Unit::Seconds
-            } else {
-                metrics::Unit::Count
-            };
-            assert_eq!(unit, Some(expected), "{name}");
-        }
-    }
-}
+mod tests;
