@@ -72,7 +72,7 @@ where
         {
             return Ok(Self(event));
         }
-        let span = trace::delivery_span(req.method().as_str(), || matched_path(&req.extensions()));
+        let span = trace::delivery_span(req.method().as_str(), || matched_path(req.extensions()));
         let verifier = Verifier::from_ref(state);
         let (parts, body) = req.into_parts();
         let result = async {
