@@ -5,6 +5,11 @@
 //!
 //! `cargo bench --bench http_load --features axum,memory`
 //!
+//! With `--features axum,memory,metrics` the process installs the Prometheus recorder
+//! (metrics-exporter-prometheus, with buckets, as `amps-webhooks listen --metrics` does) before
+//! the servers start, so the receiver records every metric as in production; comparing the
+//! receiver's rate of the two builds is the feature's cost.
+//!
 //! The two servers take turns in short slices (bare then receiver, then receiver then bare, ...)
 //! and each one's time is summed over its slices, so that other load on the machine weighs on
 //! both alike. Tunables (environment): `HTTP_LOAD_SLICE` requests per slice (default 2000),
@@ -232,6 +237,19 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
+        #[cfg(feature = "metrics")]
+        let prometheus = {
+            use amps_webhooks::metrics::{ARRIVAL_LAG, DURATION_BUCKETS, LAG_BUCKETS};
+            use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+            let handle = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(ARRIVAL_LAG.to_owned()), LAG_BUCKETS)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), DURATION_BUCKETS))
+                .and_then(PrometheusBuilder::install_recorder)
+                .expect("the Prometheus recorder");
+            amps_webhooks::metrics::describe();
+            println!("metrics: the Prometheus recorder is installed");
+            handle
+        };
         let verifier = Verifier::new(SECRET.parse().expect("valid secret"));
         let store = Arc::new(MemoryStore::new(DEFAULT_MEMORY_CAPACITY));
         let dedup = Deduplicator::new(store.clone(), "bench").expect("namespace");
@@ -299,6 +317,9 @@ fn main() {
             servers.push(("body read + HMAC + serde_json into AmpsEvent", serve(hmac_amps).await, 0.0));
         }
         for index in 0..slices {
+            // A scrape's upkeep, as a served `/metrics` would drain the histograms.
+            #[cfg(feature = "metrics")]
+            prometheus.run_upkeep();
             // Fresh event ids each slice, signed just before, so none is a duplicate and none
             // is stale; every server gets the same requests, in a rotating order.
             let batch = Arc::new(deliveries(slice, index * slice));

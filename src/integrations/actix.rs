@@ -54,13 +54,16 @@ use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, Respon
 use bytes::Bytes;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use super::body::BodyReader;
 use super::gate::{Early, Gate};
 use super::rejection::log_rejection;
+use super::trace;
 use super::verified::{Prechecked, extracted};
 use super::{Delivery, VerifiedEvent, WebhookRejection};
 use crate::headers::{HeaderLookup, Headers};
+use crate::metrics::{self, Timer};
 use crate::store::Deduplicator;
 use crate::verify::Verifier;
 
@@ -135,16 +138,25 @@ impl<T: DeserializeOwned + 'static> FromRequest for VerifiedEvent<T> {
         if let Some(event) = prechecked {
             return Box::pin(ready(Ok(Self(event))));
         }
+        let span = trace::delivery_span(req.method().as_str(), || req.match_pattern());
         let Some(verifier) = app_verifier(req) else {
             let rejection = WebhookRejection::MissingVerifier;
             log_rejection(req.headers(), &rejection);
+            metrics::rejected(rejection.code());
+            trace::extracted::<T, _>(&span, req.headers(), Err(&rejection));
             return Box::pin(ready(Err(rejection)));
         };
         let req = req.clone();
         let payload = payload.take();
         Box::pin(async move {
-            let body = read_payload(req.headers(), payload, verifier.max_body_bytes()).await;
-            extracted(&verifier, req.headers(), body)
+            let result = async {
+                let body = read_payload(req.headers(), payload, verifier.max_body_bytes()).await;
+                extracted(&verifier, req.headers(), body)
+            }
+            .instrument(span.clone())
+            .await;
+            trace::extracted(&span, req.headers(), result.as_ref().map(|event| &event.0));
+            result
         })
     }
 }
@@ -254,7 +266,12 @@ impl<S, T> fmt::Debug for WebhookMiddlewareService<S, T> {
     }
 }
 
-fn early_response<B>(req: ServiceRequest, early: Early) -> ServiceResponse<EitherBody<B>> {
+fn early_response<B>(
+    req: ServiceRequest,
+    early: Early,
+    span: &tracing::Span,
+) -> ServiceResponse<EitherBody<B>> {
+    trace::answered(span, &early.delivery);
     let mut response = json_response(early.status, early.body);
     if let Some(secs) = early.retry_after {
         response
@@ -286,47 +303,54 @@ where
         }
         let service = Rc::clone(&self.service);
         let gate = Arc::clone(&self.gate);
-        Box::pin(async move {
-            let limit = gate.verifier.max_body_bytes();
-            let payload = req.take_payload();
-            let body = match read_payload(req.headers(), payload, limit).await {
-                Ok(body) => body,
-                Err(rejection) => {
-                    let early = Early::rejected(req.headers(), &rejection);
-                    return Ok(early_response(req, early));
-                }
-            };
-            let (prechecked, mut claimable) = match gate.prepare::<T, _>(req.headers(), &body) {
-                Ok(prepared) => prepared,
-                Err(early) => return Ok(early_response(req, early)),
-            };
-            // In the extensions before the claim is awaited, so that this future does not carry
-            // the event; a request answered without the handler drops it with its extensions.
-            req.extensions_mut().insert(prechecked);
-            let guard = match gate.claim(&claimable).await {
-                Ok(guard) => guard,
-                Err(early) => return Ok(early_response(req, early)),
-            };
-            // The body stays readable for a handler that wants it (or parses another `T`).
-            req.set_payload(Payload::from(body));
-            // A panic or a cancellation from here drops the guard, which releases the claim.
-            match service.call(req).await {
-                Ok(mut response) => {
-                    let status = response.status().as_u16();
-                    claimable.settle(guard, status).await;
-                    response
-                        .response_mut()
-                        .extensions_mut()
-                        .insert(claimable.into_delivery());
-                    Ok(response.map_into_left_body())
-                }
-                Err(error) => {
-                    let status = error.as_response_error().status_code().as_u16();
-                    claimable.settle(guard, status).await;
-                    Err(error)
+        let span = trace::delivery_span("POST", || req.match_pattern());
+        let answered = span.clone();
+        Box::pin(
+            async move {
+                let limit = gate.verifier.max_body_bytes();
+                let payload = req.take_payload();
+                let body = match read_payload(req.headers(), payload, limit).await {
+                    Ok(body) => body,
+                    Err(rejection) => {
+                        let early = Early::rejected(req.headers(), &rejection);
+                        return Ok(early_response(req, early, &answered));
+                    }
+                };
+                let (prechecked, mut claimable) = match gate.prepare::<T, _>(req.headers(), &body) {
+                    Ok(prepared) => prepared,
+                    Err(early) => return Ok(early_response(req, early, &answered)),
+                };
+                // In the extensions before the claim is awaited, so that this future does not
+                // carry the event; a request answered without the handler drops it with its
+                // extensions.
+                req.extensions_mut().insert(prechecked);
+                let guard = match gate.claim(&claimable).await {
+                    Ok(guard) => guard,
+                    Err(early) => return Ok(early_response(req, early, &answered)),
+                };
+                // The body stays readable for a handler that wants it (or parses another `T`).
+                req.set_payload(Payload::from(body));
+                let handler = Timer::start();
+                // A panic or a cancellation from here drops the guard, which releases the claim.
+                match service.call(req).await {
+                    Ok(mut response) => {
+                        let status = response.status().as_u16();
+                        claimable.settle(guard, handler, status).await;
+                        let delivery = claimable.into_delivery();
+                        trace::answered(&answered, &delivery);
+                        response.response_mut().extensions_mut().insert(delivery);
+                        Ok(response.map_into_left_body())
+                    }
+                    Err(error) => {
+                        let status = error.as_response_error().status_code().as_u16();
+                        claimable.settle(guard, handler, status).await;
+                        trace::answered(&answered, &claimable.into_delivery());
+                        Err(error)
+                    }
                 }
             }
-        })
+            .instrument(span),
+        )
     }
 }
 

@@ -39,17 +39,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{FromRef, FromRequest, Request};
+use axum::extract::{FromRef, FromRequest, MatchedPath, Request};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use serde::de::DeserializeOwned;
+use tracing::Instrument as _;
 
 use super::body::BodyReader;
 use super::gate::{Early, Gate};
+use super::trace;
 use super::verified::{Prechecked, extracted};
 use super::{Delivery, VerifiedEvent, WebhookRejection};
+use crate::metrics::Timer;
 use crate::store::{BoxFuture, Deduplicator};
 use crate::verify::Verifier;
 
@@ -69,10 +72,17 @@ where
         {
             return Ok(Self(event));
         }
+        let span = trace::delivery_span(req.method().as_str(), || matched_path(req.extensions()));
         let verifier = Verifier::from_ref(state);
         let (parts, body) = req.into_parts();
-        let body = read_body(&parts.headers, body, verifier.max_body_bytes()).await;
-        extracted(&verifier, &parts.headers, body)
+        let result = async {
+            let body = read_body(&parts.headers, body, verifier.max_body_bytes()).await;
+            extracted(&verifier, &parts.headers, body)
+        }
+        .instrument(span.clone())
+        .await;
+        trace::extracted(&span, &parts.headers, result.as_ref().map(|event| &event.0));
+        result
     }
 }
 
@@ -86,6 +96,11 @@ impl IntoResponse for WebhookRejection {
             .insert(Delivery::of_rejection(&self));
         response
     }
+}
+
+/// The route's pattern, as the router matched it.
+fn matched_path(extensions: &axum::http::Extensions) -> Option<&str> {
+    extensions.get::<MatchedPath>().map(MatchedPath::as_str)
 }
 
 fn json_headers() -> [(header::HeaderName, HeaderValue); 1] {
@@ -274,38 +289,64 @@ where
         let gate = Arc::clone(&self.gate);
         // Split here, not in the future: a captured request would take room in it for good
         // beside its parts. The future is allocated for every request, and kept small.
-        let (mut parts, body) = req.into_parts();
-        Box::pin(async move {
-            let limit = gate.verifier.max_body_bytes();
-            let bytes = match read_body(&parts.headers, body, limit).await {
-                Ok(bytes) => bytes,
-                Err(rejection) => {
-                    return Ok(early_response(Early::rejected(&parts.headers, &rejection)));
+        let (parts, body) = req.into_parts();
+        let span = trace::delivery_span("POST", || matched_path(&parts.extensions));
+        let answered = span.clone();
+        Box::pin(
+            async move {
+                let response = deliver::<S, T>(&gate, inner, parts, body).await;
+                if let Some(delivery) = response.extensions().get::<Delivery>() {
+                    trace::answered(&answered, delivery);
                 }
-            };
-            let (prechecked, mut claimable) = match gate.prepare::<T, _>(&parts.headers, &bytes) {
-                Ok(prepared) => prepared,
-                Err(early) => return Ok(early_response(early)),
-            };
-            // In the extensions before the claim is awaited, so that this future does not carry
-            // the event; a request answered without the handler drops it with its parts.
-            parts.extensions.insert(prechecked);
-            let guard = match gate.claim(&claimable).await {
-                Ok(guard) => guard,
-                Err(early) => return Ok(early_response(early)),
-            };
-            // The body stays readable for a handler that wants it (or parses another `T`).
-            let req = Request::from_parts(parts, Body::from(bytes));
-            // A panic or a cancellation from here drops the guard, which releases the claim.
-            let mut response = match inner.call(req).await {
-                Ok(response) => response.into_response(),
-                Err(never) => match never {},
-            };
-            claimable.settle(guard, response.status().as_u16()).await;
-            response.extensions_mut().insert(claimable.into_delivery());
-            Ok(response)
-        })
+                Ok(response)
+            }
+            .instrument(span),
+        )
     }
+}
+
+/// Reads, verifies, parses and claims a `POST`, runs the route under the claim and settles it;
+/// the answer carries its [`Delivery`].
+async fn deliver<S, T>(
+    gate: &Gate,
+    mut inner: S,
+    mut parts: axum::http::request::Parts,
+    body: Body,
+) -> Response
+where
+    S: tower_service::Service<Request, Error = Infallible>,
+    S::Response: IntoResponse,
+    T: DeserializeOwned + Send + 'static,
+{
+    let limit = gate.verifier.max_body_bytes();
+    let bytes = match read_body(&parts.headers, body, limit).await {
+        Ok(bytes) => bytes,
+        Err(rejection) => return early_response(Early::rejected(&parts.headers, &rejection)),
+    };
+    let (prechecked, mut claimable) = match gate.prepare::<T, _>(&parts.headers, &bytes) {
+        Ok(prepared) => prepared,
+        Err(early) => return early_response(early),
+    };
+    // In the extensions before the claim is awaited, so that this future does not carry the
+    // event; a request answered without the handler drops it with its parts.
+    parts.extensions.insert(prechecked);
+    let guard = match gate.claim(&claimable).await {
+        Ok(guard) => guard,
+        Err(early) => return early_response(early),
+    };
+    // The body stays readable for a handler that wants it (or parses another `T`).
+    let req = Request::from_parts(parts, Body::from(bytes));
+    let handler = Timer::start();
+    // A panic or a cancellation from here drops the guard, which releases the claim.
+    let mut response = match inner.call(req).await {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
+    };
+    claimable
+        .settle(guard, handler, response.status().as_u16())
+        .await;
+    response.extensions_mut().insert(claimable.into_delivery());
+    response
 }
 
 /// The route of queue mode (feature `queue`): it reads the body under the verifier's limit,

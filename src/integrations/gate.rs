@@ -17,6 +17,7 @@ use super::rejection::{WebhookRejection, error_body, log_rejection};
 use super::verified::{Prechecked, check};
 use crate::event::Event;
 use crate::headers::Headers;
+use crate::metrics::{self, Timer};
 use crate::store::{Admission, ClaimGuard, Deduplicator};
 use crate::verify::Verifier;
 
@@ -45,6 +46,7 @@ impl Early {
     /// The answer to a refused request, logged.
     pub(crate) fn rejected<H: Headers + ?Sized>(headers: &H, rejection: &WebhookRejection) -> Self {
         log_rejection(headers, rejection);
+        metrics::rejected(rejection.code());
         Self {
             status: rejection.status(),
             retry_after: None,
@@ -86,8 +88,10 @@ impl Claimable {
         &self.key
     }
 
-    /// The record of an answer given with `outcome`, `status` and `reason`, the handler not run.
+    /// The record of an answer given with `outcome`, `status` and `reason`, the handler not run
+    /// (counted).
     fn answered(&self, outcome: Outcome, status: u16, reason: String) -> Delivery {
+        metrics::delivery(outcome.as_str(), self.event_type.as_deref());
         Delivery {
             id: Some(Arc::clone(&self.id)),
             event_type: self.event_type.clone(),
@@ -98,13 +102,15 @@ impl Claimable {
         }
     }
 
-    /// Completes the claim when the handler answered 2xx, releases it otherwise; the record
-    /// says what happened.
+    /// Completes the claim when the handler (started at `handler`) answered 2xx, releases it
+    /// otherwise; the record says what happened, and it is counted.
     ///
     /// Only the claim is awaited (the record is updated after), so that the request's future
     /// holds one copy of the record.
-    pub(crate) async fn settle(&mut self, guard: ClaimGuard, status: u16) {
-        if (200..300).contains(&status) {
+    pub(crate) async fn settle(&mut self, guard: ClaimGuard, handler: Timer, status: u16) {
+        let succeeded = (200..300).contains(&status);
+        metrics::handler_finished(handler, succeeded);
+        if succeeded {
             // A failed completion is logged by the guard; the handler's success is still the
             // answer, so that the sender stops.
             let _ = guard.complete().await;
@@ -121,6 +127,7 @@ impl Claimable {
             self.reason = Some(format!("the handler answered {status}"));
         }
         self.status = status;
+        metrics::delivery(self.outcome.as_str(), self.event_type.as_deref());
     }
 
     /// The record of the delivery.
@@ -307,7 +314,7 @@ mod tests {
             (Some("evt_k"), Some("msg_k"), Outcome::InFlight)
         );
 
-        first.settle(guard, 204).await;
+        first.settle(guard, Timer::start(), 204).await;
         let delivery = first.into_delivery();
         assert_eq!(
             (
@@ -336,7 +343,7 @@ mod tests {
         let gate = gate();
         let mut claimable = prepared(&gate, "msg_f", br#"{"eventId":"evt_f"}"#);
         let guard = gate.claim(&claimable).await.unwrap();
-        claimable.settle(guard, 502).await;
+        claimable.settle(guard, Timer::start(), 502).await;
         let delivery = claimable.into_delivery();
         assert_eq!(
             (

@@ -15,6 +15,7 @@
 //!   complete or release after the handler);
 //! - `enqueue` (feature `queue`): the enqueue gate (verify, parse, enqueue; answer 200 with no
 //!   handler in the request, the duplicate's 200, 503 or the rejection).
+//! - `trace`: the `tracing` span of a delivery, with OpenTelemetry's field names.
 //!
 #![doc = include_str!("../docs/integrations.md")]
 
@@ -24,6 +25,7 @@ mod delivery;
 mod enqueue;
 mod gate;
 mod rejection;
+mod trace;
 mod verified;
 
 #[cfg(feature = "actix")]

@@ -10,6 +10,7 @@ use super::WebhookRejection;
 use super::rejection::log_rejection;
 use crate::event::Event;
 use crate::headers::Headers;
+use crate::metrics;
 use crate::verify::Verifier;
 
 /// A verified, parsed webhook event, as a handler's argument: the extractor of
@@ -43,7 +44,15 @@ pub(crate) fn check<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
     headers: &H,
     body: &bytes::Bytes,
 ) -> Result<Event<T>, WebhookRejection> {
-    let verified = verifier.verify(headers, body)?;
+    let timer = metrics::Timer::start();
+    let verified = verifier.verify(headers, body);
+    metrics::verified(timer);
+    let verified = verified?;
+    #[cfg(feature = "metrics")]
+    metrics::arrival(
+        crate::Clock::now(&**verifier.clock()),
+        verified.timestamp().as_unix(),
+    );
     Ok(Event::from_verified_shared(
         verified.id(),
         verified.timestamp(),
@@ -60,7 +69,10 @@ pub(crate) fn extracted<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
 ) -> Result<VerifiedEvent<T>, WebhookRejection> {
     body.and_then(|body| check::<T, _>(verifier, headers, &body))
         .map(VerifiedEvent)
-        .inspect_err(|rejection| log_rejection(headers, rejection))
+        .inspect_err(|rejection| {
+            log_rejection(headers, rejection);
+            metrics::rejected(rejection.code());
+        })
 }
 
 /// An event verified by the middleware, handed to the extractor through the request's

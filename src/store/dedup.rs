@@ -12,6 +12,7 @@ use super::{
     MAX_PLAIN_KEY_LEN, StoreError, store_event,
 };
 use crate::Event;
+use crate::metrics;
 
 /// Between the namespace and a plain key.
 const PLAIN_TAG: &str = ":k:";
@@ -164,11 +165,13 @@ impl Deduplicator {
     /// failed; a guard dropped without either releases the claim.
     pub async fn claim(&self, key: &str) -> Admission {
         let stored = self.storage_key(key);
+        let timer = metrics::Timer::start();
         // A ready answer is taken as it is, without a poll.
         let answer = match self.store.claim(&stored, self.lease).into_ready() {
             Ok(answer) => answer,
             Err(waiting) => waiting.await,
         };
+        metrics::store_operation(self.store.name(), "claim", timer, answer.as_ref().err());
         match answer {
             Ok(Claim::Acquired(token)) => Admission::Acquired(ClaimGuard::new(
                 Arc::clone(&self.store),

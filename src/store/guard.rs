@@ -8,6 +8,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use super::{ClaimToken, IdempotencyStore, StoreError, store_event};
+use crate::metrics::{self, Timer};
 
 /// A held claim. [`complete`](Self::complete) it after the handler succeeded,
 /// [`release`](Self::release) it after it failed; dropped without either, it releases the claim:
@@ -71,6 +72,7 @@ impl ClaimGuard {
     /// (the handler ran twice: raise the lease); another [`StoreError`] when the store cannot
     /// answer.
     pub async fn complete(mut self) -> Result<(), StoreError> {
+        let timer = Timer::start();
         // A ready answer is taken as it is, without a poll.
         let result = match self
             .store
@@ -80,6 +82,7 @@ impl ClaimGuard {
             Ok(result) => result,
             Err(waiting) => waiting.await,
         };
+        metrics::store_operation(self.store.name(), "complete", timer, result.as_ref().err());
         self.settled = true;
         if let Err(_error) = &result {
             store_event!(error, key = %self.key, error = %_error, "could not record a processed event as completed");
@@ -95,10 +98,12 @@ impl ClaimGuard {
     /// [`StoreError`] when the store cannot answer (the claim then stays until its lease runs
     /// out).
     pub async fn release(mut self) -> Result<(), StoreError> {
+        let timer = Timer::start();
         let result = match self.store.release(&self.key, self.token).into_ready() {
             Ok(result) => result,
             Err(waiting) => waiting.await,
         };
+        metrics::store_operation(self.store.name(), "release", timer, result.as_ref().err());
         self.settled = true;
         if let Err(_error) = &result {
             store_event!(warn, key = %self.key, error = %_error, "could not release a failed event's claim; it stays until its lease runs out");
@@ -125,8 +130,9 @@ impl Drop for ClaimGuard {
 /// key moved in), spawned on the current tokio runtime; else that future polled once. A release
 /// that cannot finish leaves the claim to its lease.
 fn release_dropped(store: Arc<dyn IdempotencyStore>, key: String, token: ClaimToken) {
+    let timer = Timer::start();
     match store.release(&key, token).into_ready() {
-        Ok(answer) => return report(&key, answer),
+        Ok(answer) => return report(&*store, &key, timer, answer),
         // Not polled, so it did nothing; it borrows what the owned release below takes.
         Err(waiting) => drop(waiting),
     }
@@ -135,20 +141,22 @@ fn release_dropped(store: Arc<dyn IdempotencyStore>, key: String, token: ClaimTo
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             let answer = store.release(&key, token).await;
-            report(&key, answer);
+            report(&*store, &key, timer, answer);
         });
         return;
     }
     let mut release = store.release(&key, token);
     match std::pin::Pin::new(&mut release).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(answer) => report(&key, answer),
+        Poll::Ready(answer) => report(&*store, &key, timer, answer),
         Poll::Pending => {
             store_event!(warn, key = %key, "no tokio runtime to finish the release of a dropped claim on; it stays until its lease runs out");
         }
     }
 }
 
-fn report(_key: &str, answer: Result<(), StoreError>) {
+/// Records and logs the release of a dropped claim, started at `timer`.
+fn report(store: &dyn IdempotencyStore, _key: &str, timer: Timer, answer: Result<(), StoreError>) {
+    metrics::store_operation(store.name(), "release", timer, answer.as_ref().err());
     if let Err(_error) = answer {
         store_event!(warn, key = %_key, error = %_error, "could not release a dropped claim; it stays until its lease runs out");
     }

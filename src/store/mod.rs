@@ -277,6 +277,13 @@ pub enum Claim {
 /// good as absent. A store that answers without waiting returns [`StoreFuture::ready`]; the
 /// [`Deduplicator`] then neither allocates nor waits.
 pub trait IdempotencyStore: Send + Sync + fmt::Debug {
+    /// The store's name in metrics (the `store` label, feature `metrics`): `memory`, `redis`,
+    /// `postgres` for this crate's stores; `custom` unless a store names itself. A fixed
+    /// string, never an address or a key.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+
     /// Claims `key` for `lease`: [`Claim::Acquired`] when the key has no live record (absent,
     /// released, or its lease or retention ran out), [`Claim::InFlight`] when another claim's
     /// lease is live, [`Claim::Completed`] when it was completed within its retention.

@@ -3,7 +3,7 @@
 //! to the app (`--forward-to`), or enqueues (`--enqueue`, with a worker that forwards the jobs
 //! when `--forward-to` is given too).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,7 @@ use crate::enqueue;
 use crate::failure::{Failure, usage};
 use crate::forward::{Forwarded, Forwarder, pass_on};
 use crate::input::keys;
+use crate::metrics;
 use crate::report::{ParsedType, Style, report};
 use crate::shutdown::Shutdown;
 use crate::stores::StoreUrl;
@@ -80,6 +81,10 @@ pub(crate) struct ListenArgs {
     /// Print JSON lines: `{"listening": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
+    /// Serve the metrics in the Prometheus text format at `http://ADDR:PORT/metrics` (port 0
+    /// picks a free one); its URL is printed after the listening line.
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
 }
 
 /// A path axum accepts as a plain route: `/` then printable ASCII without route syntax.
@@ -121,6 +126,14 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // First, so that the recorder is installed before anything records. When the inspector
+        // (issue 17) serves its own address, `/metrics` goes on it too: merge
+        // `metrics::router(metrics::install()?)` into its router, and keep this flag for
+        // `--no-inspect`.
+        let metrics_url = match args.metrics {
+            Some(addr) => Some(metrics::serve(addr).await?),
+            None => None,
+        };
         let shutdown = Shutdown::on_signals();
         let (app, worker) = if args.enqueue {
             let backend = store.queue_backend().await?;
@@ -165,6 +178,13 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             println!("{}", json!({ "listening": url }));
         } else {
             println!("listening on {url}");
+        }
+        if let Some(metrics_url) = metrics_url {
+            if args.json {
+                println!("{}", json!({ "metrics": metrics_url }));
+            } else {
+                println!("metrics on {metrics_url}");
+            }
         }
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.requested())

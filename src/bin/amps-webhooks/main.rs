@@ -26,6 +26,7 @@ mod forward;
 mod inbox;
 mod input;
 mod listen;
+mod metrics;
 mod replay;
 mod report;
 mod send;

@@ -339,6 +339,10 @@ impl MemoryStore {
 
 // Every answer is ready at once: the Deduplicator neither allocates nor waits.
 impl IdempotencyStore for MemoryStore {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     fn claim<'a>(
         &'a self,
         key: &'a str,

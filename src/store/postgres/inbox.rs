@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sqlx::postgres::PgConnection;
 
-use super::PostgresStore;
 use super::sql::{Found, Write, micros, micros_after};
+use super::{PostgresStore, STORE};
 use crate::Event;
 use crate::store::{Deduplicator, StoreError, store_event};
 
@@ -110,10 +110,12 @@ impl PostgresInbox {
         key: &str,
     ) -> Result<InboxClaim, StoreError> {
         let stored = self.dedup.storage_key(key);
+        let timer = crate::metrics::Timer::start();
         let claim = self
             .store
             .claim_in(conn, &stored, self.dedup.retention())
             .await;
+        crate::metrics::store_operation(STORE, "claim_in", timer, claim.as_ref().err());
         match &claim {
             Ok(InboxClaim::Acquired) => {}
             Ok(InboxClaim::Completed) => {

@@ -301,6 +301,10 @@ impl PostgresStore {
 }
 
 impl IdempotencyStore for PostgresStore {
+    fn name(&self) -> &'static str {
+        STORE
+    }
+
     fn claim<'a>(
         &'a self,
         key: &'a str,

@@ -335,6 +335,10 @@ fn unexpected(what: &str, reply: &Value) -> StoreError {
 }
 
 impl IdempotencyStore for RedisStore {
+    fn name(&self) -> &'static str {
+        STORE
+    }
+
     fn claim<'a>(
         &'a self,
         key: &'a str,

@@ -1,0 +1,112 @@
+//! `amps-webhooks listen --metrics 127.0.0.1:0`: the metrics URL it prints, scraped over HTTP
+//! after one delivery, holds the series of that delivery in the Prometheus text format.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use amps_webhooks::{Clock as _, Secret, Signer, SystemClock};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const BODY: &str = r#"{"event":"push.completed","eventId":"evt_metrics","data":{"actionId":"a","deviceId":"d","result":{"success":true},"completedAt":"2026-05-08T22:00:05Z"}}"#;
+
+/// The listener, killed when dropped.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn listen_serves_the_delivery_series_on_metrics() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .args(["listen", "--secret", SECRET, "--port", "0", "--json"])
+        .args(["--metrics", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let _child = Killed(child);
+    let mut next = || {
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+        serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    };
+    let url = next()["listening"].as_str().unwrap().to_owned();
+    let metrics_url = next()["metrics"].as_str().unwrap().to_owned();
+    assert!(
+        metrics_url.starts_with("http://127.0.0.1:") && metrics_url.ends_with("/metrics"),
+        "{metrics_url}"
+    );
+
+    let signed = Signer::new(SECRET.parse::<Secret>().unwrap())
+        .sign("msg_metrics", SystemClock.unix_seconds(), BODY.as_bytes())
+        .unwrap();
+    let client = Client::builder(TokioExecutor::new()).build_http();
+    let mut request = hyper::Request::post(&url);
+    for (name, value) in signed.webhook_headers() {
+        request = request.header(name, value);
+    }
+    let response = client
+        .request(
+            request
+                .body(Full::new(Bytes::from_static(BODY.as_bytes())))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    // The delivery's line is printed once it is answered, and counted before that.
+    assert_eq!(next()["outcome"], "processed");
+
+    let scrape = hyper::Request::get(&metrics_url)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = Client::builder(TokioExecutor::new())
+        .build_http()
+        .request(scrape)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    let text = std::str::from_utf8(&text).unwrap();
+    let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    for expected in [
+        r#"amps_webhooks_deliveries_total{outcome="processed",event_type="push.completed"} 1"#,
+        r#"amps_webhooks_handler_duration_seconds_count{outcome="processed"} 1"#,
+        "amps_webhooks_verification_duration_seconds_count 1",
+        r#"amps_webhooks_store_operation_duration_seconds_count{store="memory",operation="claim"} 1"#,
+        r#"amps_webhooks_store_operation_duration_seconds_count{store="memory",operation="complete"} 1"#,
+        r#"amps_webhooks_arrival_lag_seconds_count{direction="behind"} 1"#,
+    ] {
+        assert!(series.contains(&expected), "{expected} not in:\n{text}");
+    }
+    // Histograms, with buckets, and help text for each.
+    assert!(
+        series.contains(
+            &r#"amps_webhooks_arrival_lag_seconds_bucket{direction="behind",le="600"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("# HELP amps_webhooks_deliveries_total Webhook deliveries answered"),
+        "{text}"
+    );
+    // Nothing of the request: no id, no key.
+    assert!(
+        !text.contains("msg_metrics") && !text.contains("evt_metrics"),
+        "{text}"
+    );
+}
