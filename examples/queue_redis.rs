@@ -84,7 +84,10 @@ impl Effects {
     async fn open(url: &str) -> redis::RedisResult<Self> {
         #[cfg(feature = "redis-cluster")]
         if let Some(nodes) = url.strip_prefix("redis+cluster://") {
-            let nodes: Vec<String> = nodes.split(',').map(|node| format!("redis://{node}")).collect();
+            let nodes: Vec<String> = nodes
+                .split(',')
+                .map(|node| format!("redis://{node}"))
+                .collect();
             let client = redis::cluster::ClusterClient::new(nodes)?;
             return Ok(Self::Cluster(client.get_async_connection().await?));
         }
@@ -105,7 +108,12 @@ impl Effects {
 }
 
 /// The worker of the end-to-end test: effects counted per key in Redis.
-async fn work(url: &str, prefix: &str, namespace: &str, drain: bool) -> Result<(), Box<dyn std::error::Error>> {
+async fn work(
+    url: &str,
+    prefix: &str,
+    namespace: &str,
+    drain: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     let queue = open(url, prefix, namespace).await?;
     let effects = format!("{{{prefix}:{namespace}}}:effects");
     let connection = Effects::open(url).await?;
@@ -157,7 +165,10 @@ async fn demo(url: &str) -> Result<(), Box<dyn std::error::Error>> {
         .as_secs();
     let signed = Signer::new(SECRET.parse()?).sign("msg_1", now, body)?;
     for _ in 0..2 {
-        let mut request = format!("POST /webhooks HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n", body.len());
+        let mut request = format!(
+            "POST /webhooks HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
+            body.len()
+        );
         for (name, value) in signed.webhook_headers() {
             request.push_str(&format!("{name}: {value}\r\n"));
         }
@@ -191,7 +202,12 @@ async fn demo(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["receive", url, prefix, namespace] => {
             let queue = open(url, prefix, namespace).await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -203,7 +219,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             work(url, prefix, namespace, rest == ["drain"]).await
         }
         [] => {
-            let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+            let url =
+                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
             demo(&url).await
         }
         _ => Err("usage: queue_redis [receive|work URL PREFIX NAMESPACE [drain]]".into()),

@@ -29,7 +29,13 @@ const CONCURRENCY: usize = 32;
 /// The example binary, built with this test's Redis features when it is not there yet.
 fn example() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("examples").join("queue_redis");
+    let path = exe
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join("queue_redis");
     let features = if cfg!(feature = "redis-cluster") {
         "queue,redis,axum,redis-cluster"
     } else {
@@ -67,8 +73,13 @@ fn spawn(args: &[&str]) -> Process {
 
 /// POSTs one signed delivery; answers the status code.
 async fn post(addr: &str, id: &str, body: &[u8]) -> u16 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let signed = Signer::new(SECRET.parse::<Secret>().unwrap()).sign(id, now, body).unwrap();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = Signer::new(SECRET.parse::<Secret>().unwrap())
+        .sign(id, now, body)
+        .unwrap();
     let mut request = format!(
         "POST /webhooks HTTP/1.1\r\nhost: {addr}\r\ncontent-length: {}\r\nconnection: close\r\n",
         body.len()
@@ -94,7 +105,10 @@ async fn effects(url: &str, hash: &str) -> HashMap<String, i64> {
     command.arg(hash);
     #[cfg(feature = "redis-cluster")]
     if let Some(nodes) = url.strip_prefix("redis+cluster://") {
-        let nodes: Vec<String> = nodes.split(',').map(|node| format!("redis://{node}")).collect();
+        let nodes: Vec<String> = nodes
+            .split(',')
+            .map(|node| format!("redis://{node}"))
+            .collect();
         let mut connection = redis::cluster::ClusterClient::new(nodes)
             .unwrap()
             .get_async_connection()
@@ -111,16 +125,29 @@ async fn effects(url: &str, hash: &str) -> HashMap<String, i64> {
 }
 
 async fn end_to_end(url: &str) {
-    let prefix = format!("amps-webhooks-e2e-{:08x}", ClaimToken::random().as_u128() as u32);
+    let prefix = format!(
+        "amps-webhooks-e2e-{:08x}",
+        ClaimToken::random().as_u128() as u32
+    );
     let namespace = "e2e";
     let hash = format!("{{{prefix}:{namespace}}}:effects");
-    let backend = RedisQueue::builder(url).prefix(prefix.as_str()).connect().await.unwrap();
+    let backend = RedisQueue::builder(url)
+        .prefix(prefix.as_str())
+        .connect()
+        .await
+        .unwrap();
     let queue = Queue::new(Arc::new(backend), namespace).unwrap();
 
     let mut receiver = spawn(&["receive", url, &prefix, namespace]);
     let mut line = String::new();
-    BufReader::new(receiver.0.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    BufReader::new(receiver.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
     let worker = spawn(&["work", url, &prefix, namespace]);
 
     // 2,000 events, 30 % of them delivered again (a retry: same id, same body), 16 at a time.
@@ -130,11 +157,16 @@ async fn end_to_end(url: &str) {
         let addr = Arc::clone(&addr);
         sends.push(tokio::spawn(async move {
             for n in (lane..EVENTS).step_by(16) {
-                let body = format!(r#"{{"type":"test.event","eventId":"evt-{n}","data":{{"n":{n}}}}}"#);
+                let body =
+                    format!(r#"{{"type":"test.event","eventId":"evt-{n}","data":{{"n":{n}}}}}"#);
                 let id = format!("msg_{n}");
                 assert_eq!(post(&addr, &id, body.as_bytes()).await, 200, "evt-{n}");
                 if n % 10 < 3 {
-                    assert_eq!(post(&addr, &id, body.as_bytes()).await, 200, "evt-{n} again");
+                    assert_eq!(
+                        post(&addr, &id, body.as_bytes()).await,
+                        200,
+                        "evt-{n} again"
+                    );
                 }
             }
         }));
@@ -142,7 +174,10 @@ async fn end_to_end(url: &str) {
     // The kill lands mid-run: once a quarter of the effects exist.
     let start = Instant::now();
     while effects(url, &hash).await.len() < EVENTS / 4 {
-        assert!(start.elapsed() < Duration::from_secs(120), "the worker made no progress");
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the worker made no progress"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut worker = worker;
@@ -161,14 +196,20 @@ async fn end_to_end(url: &str) {
             assert!(status.success(), "the restarted worker failed: {status}");
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(180), "the restarted worker did not drain");
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "the restarted worker did not drain"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let effects = effects(url, &hash).await;
     let missing: Vec<usize> = (0..EVENTS)
         .filter(|n| !effects.contains_key(&format!("evt-{n}")))
         .collect();
-    assert!(missing.is_empty(), "events without their effect: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "events without their effect: {missing:?}"
+    );
     let repeated: Vec<(&String, &i64)> = effects.iter().filter(|(_, count)| **count > 1).collect();
     eprintln!(
         "{url}: {EVENTS} events, {} effects, {} at the kill, {} repeated (jobs running at the kill): {repeated:?}",
@@ -177,7 +218,10 @@ async fn end_to_end(url: &str) {
         repeated.len()
     );
     assert_eq!(effects.len(), EVENTS);
-    assert!(repeated.iter().all(|(_, count)| **count == 2), "{repeated:?}");
+    assert!(
+        repeated.iter().all(|(_, count)| **count == 2),
+        "{repeated:?}"
+    );
     assert!(repeated.len() <= CONCURRENCY, "{} repeated", repeated.len());
     let stats = queue.stats().await.unwrap();
     assert_eq!(
@@ -191,8 +235,15 @@ async fn end_to_end(url: &str) {
 #[ignore = "needs Redis at 127.0.0.1:6379"]
 async fn two_thousand_events_through_a_killed_worker_on_redis() {
     let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-    if redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.is_err() {
-        panic!("this test needs a Redis, and none answers at {url}: start one with `redis-server --port 6379 --save ''` or set REDIS_URL");
+    if redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .is_err()
+    {
+        panic!(
+            "this test needs a Redis, and none answers at {url}: start one with `redis-server --port 6379 --save ''` or set REDIS_URL"
+        );
     }
     end_to_end(&url).await;
 }
