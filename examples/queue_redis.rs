@@ -131,7 +131,7 @@ async fn work(
                 let (connection, effects) = (connection.clone(), effects.clone());
                 async move {
                     let n: u64 = job.key().trim_start_matches("evt-").parse().unwrap_or(1);
-                    if job.attempt() == 1 && n % 5 == 0 {
+                    if job.attempt() == 1 && n.is_multiple_of(5) {
                         return Err(format!("first attempt of {} fails", job.key()));
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
