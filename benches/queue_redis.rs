@@ -160,19 +160,30 @@ async fn main() {
             take / floor
         );
     }
-    // Leave nothing behind: every key of the run is under its prefix.
+    // Leave nothing behind: every key of the run is under its prefix (SCAN, not KEYS).
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{{{prefix}:*"))
-        .query_async(&mut connection)
-        .await
-        .unwrap();
-    for chunk in keys.chunks(500) {
-        let _: i64 = redis::cmd("UNLINK")
-            .arg(chunk)
+    let mut cursor = 0u64;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{{{prefix}:*"))
+            .arg("COUNT")
+            .arg(5_000)
             .query_async(&mut connection)
             .await
             .unwrap();
+        if !keys.is_empty() {
+            let _: i64 = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+        }
+        if next == 0 {
+            break;
+        }
+        cursor = next;
     }
 }
