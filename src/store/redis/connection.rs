@@ -21,7 +21,7 @@ pub(crate) enum Target {
     Single(Client),
     /// A Redis Cluster, through redis-rs's cluster client.
     #[cfg(feature = "redis-cluster")]
-    Cluster(redis::cluster::ClusterClient),
+    Cluster(Box<redis::cluster::ClusterClient>),
 }
 
 impl Target {
@@ -51,7 +51,7 @@ impl Target {
             )
         })?;
         redis::cluster::ClusterClient::new(nodes)
-            .map(Self::Cluster)
+            .map(|client| Self::Cluster(Box::new(client)))
             .map_err(|error| {
                 configuration(
                     store,
