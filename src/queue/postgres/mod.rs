@@ -3,8 +3,9 @@
 //! the transactional handler ([`PostgresQueue::complete_in`], [`PostgresQueue::transactional`]),
 //! whose business writes commit with the job's completion.
 //!
-//! The parts: the statements ([`sql`]), the configuration ([`builder`]), the
-//! [`QueueBackend`](crate::queue::QueueBackend) ([`backend`]), the notifications ([`listen`])
+//! The parts: the statements ([`sql`]), the configuration ([`builder`]), the transitions
+//! ([`backend`]), the operator's side and the [`QueueBackend`](crate::queue::QueueBackend)
+//! impl ([`admin`]), the notifications ([`listen`])
 //! and the transactional path ([`transactional`]).
 //!
 #![doc = include_str!("../../docs/queue_postgres.md")]
@@ -15,6 +16,7 @@ use crate::queue::{Job, JobRecord, Lease};
 use crate::store::{ClaimToken, StoreError};
 use crate::verify::WebhookTimestamp;
 
+mod admin;
 mod backend;
 mod builder;
 mod listen;

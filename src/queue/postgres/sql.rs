@@ -72,6 +72,10 @@ impl Sql {
             received = ts(7),
             now = ts(12)
         );
+        let existing_row = format!(
+            "SELECT state, (extract(epoch FROM done_until) * 1000000)::int8 AS done_until \
+             FROM {t} WHERE namespace = $1 AND key = $2"
+        );
         Self {
             migration: migration(schema, table, t, &dead_seq),
             enqueue: format!(
@@ -80,10 +84,7 @@ impl Sql {
                  woken AS (SELECT pg_notify($13, '') FROM ins) \
                  SELECT (SELECT count(*) FROM woken), e.state, e.done_until \
                  FROM (SELECT 1) AS one LEFT JOIN ({existing}) AS e ON true",
-                existing = format!(
-                    "SELECT state, (extract(epoch FROM done_until) * 1000000)::int8 AS done_until \
-                     FROM {t} WHERE namespace = $1 AND key = $2"
-                ),
+                existing = existing_row,
             ),
             existing: format!(
                 "SELECT state, (extract(epoch FROM done_until) * 1000000)::int8 FROM {t} \
