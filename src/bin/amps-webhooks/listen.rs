@@ -1,7 +1,6 @@
 //! `listen`: a local receiver (the axum integration on the memory or the Redis store) that
 //! verifies, deduplicates and prints one line per request.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,9 +28,9 @@ pub(crate) struct ListenArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// The address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
-    host: IpAddr,
+    /// The address to listen on: an IP address or a host name (`localhost`), resolved.
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+    host: String,
     /// The path webhooks are posted to.
     #[arg(long, default_value = "/webhooks")]
     path: String,
@@ -55,6 +54,10 @@ pub(crate) struct ListenArgs {
     /// Print JSON lines: `{"listening": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
+    /// Answer this status (100-599) to every verified delivery, after recording it (a 2xx
+    /// completes its claim, any other releases it), to watch a sender's retries.
+    #[arg(long, value_name = "STATUS", value_parser = clap::value_parser!(u16).range(100..=599))]
+    respond: Option<u16>,
 }
 
 /// A path axum accepts as a plain route: `/` then printable ASCII without route syntax.
@@ -103,13 +106,13 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         };
         let dedup = Deduplicator::new(store, &args.namespace)
             .map_err(|e| usage(format!("--namespace: {e}")))?;
-        let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
         let addr = listener
             .local_addr()
             .map_err(|e| usage(format!("cannot read the bound address: {e}")))?;
-        let app = router(&args.path, verifier, dedup, args.json);
+        let app = router(&args.path, verifier, dedup, args.json, args.respond);
         let url = format!("http://{addr}{}", args.path);
         if args.json {
             println!("{}", json!({ "listening": url }));
@@ -134,10 +137,22 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
 #[derive(Debug, Clone)]
 struct ParsedType(String);
 
-async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
-    let body = json!({ "status": "processed", "id": event.id().as_str() }).to_string();
+/// The status `--respond` made the handler answer, put in the response's extensions.
+#[derive(Debug, Clone, Copy)]
+struct Responded(u16);
+
+async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>, respond: Option<u16>) -> Response {
+    let status = respond
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::OK);
+    let body = if status.is_success() {
+        json!({ "status": "processed", "id": event.id().as_str() })
+    } else {
+        json!({ "error": "respond", "reason": format!("listen --respond {}", status.as_u16()) })
+    }
+    .to_string();
     let mut response = (
-        StatusCode::OK,
+        status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -147,15 +162,25 @@ async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
         .into_response();
     let parsed = ParsedType(event.payload().event_type().to_owned());
     response.extensions_mut().insert(parsed);
+    if respond.is_some() {
+        response.extensions_mut().insert(Responded(status.as_u16()));
+    }
     response
 }
 
 /// The receiver: the webhook route behind the layer, and the printing middleware.
-fn router(path: &str, verifier: Verifier, dedup: Deduplicator, json: bool) -> Router {
+fn router(
+    path: &str,
+    verifier: Verifier,
+    dedup: Deduplicator,
+    json: bool,
+    respond: Option<u16>,
+) -> Router {
     Router::new()
         .route(
             path,
-            post(handle).layer(WebhookLayer::new(verifier.clone(), dedup)),
+            post(move |event| handle(event, respond))
+                .layer(WebhookLayer::new(verifier.clone(), dedup)),
         )
         .with_state(verifier)
         .layer(middleware::from_fn(move |request: Request, next: Next| {
@@ -172,7 +197,13 @@ async fn report(request: Request, next: Next, json: bool) -> Response {
     let line = match response.extensions().get::<Delivery>() {
         Some(delivery) => {
             let parsed = response.extensions().get::<ParsedType>();
-            describe(delivery, parsed.map(|parsed| parsed.0.as_str()), json)
+            let responded = response.extensions().get::<Responded>().map(|r| r.0);
+            describe(
+                delivery,
+                parsed.map(|parsed| parsed.0.as_str()),
+                responded,
+                json,
+            )
         }
         None => {
             let reason = format!("no webhook route for {method} {path}");
@@ -188,19 +219,27 @@ async fn report(request: Request, next: Next, json: bool) -> Response {
 }
 
 /// The line of one delivery. Its type is the envelope's, else the one `AmpsEvent` parsed
-/// (`parsed`, known when the handler ran).
-fn describe(delivery: &Delivery, parsed: Option<&str>, json: bool) -> String {
+/// (`parsed`, known when the handler ran); `responded`, the status `--respond` answered.
+fn describe(
+    delivery: &Delivery,
+    parsed: Option<&str>,
+    responded: Option<u16>,
+    json: bool,
+) -> String {
     let event_type = delivery.event_type().or(parsed);
     if json {
-        return json!({
+        let mut line = json!({
             "id": delivery.id(),
             "type": event_type,
             "key": delivery.key(),
             "outcome": delivery.outcome().as_str(),
             "status": delivery.status(),
             "reason": delivery.reason(),
-        })
-        .to_string();
+        });
+        if let Some(status) = responded {
+            line["respond"] = status.into();
+        }
+        return line.to_string();
     }
     let mut line = format!(
         "{:<11} {} {}",
@@ -214,8 +253,14 @@ fn describe(delivery: &Delivery, parsed: Option<&str>, json: bool) -> String {
     if let Some(key) = delivery.key() {
         line.push_str(&format!(" key={key}"));
     }
-    if let Some(reason) = delivery.reason() {
-        line.push_str(&format!("  ({reason})"));
+    let respond = responded.map(|status| format!("--respond {status}"));
+    let notes: Vec<&str> = delivery
+        .reason()
+        .into_iter()
+        .chain(respond.as_deref())
+        .collect();
+    if !notes.is_empty() {
+        line.push_str(&format!("  ({})", notes.join("; ")));
     }
     line
 }
