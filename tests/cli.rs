@@ -330,7 +330,7 @@ fn sign_prints_headers_a_curl_command_or_json() {
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         format!(
-            "curl --fail-with-body -sS http://127.0.0.1:8080/webhooks \\\n  -H 'webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek' \\\n  -H 'webhook-timestamp: 1614265330' \\\n  -H 'webhook-signature: {signature}' \\\n  -H 'content-type: application/json' \\\n  --data-binary '{{\"test\": 2432232314}}'\n"
+            "curl --fail-with-body -sS http://127.0.0.1:8080/webhooks -H 'webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek' -H 'webhook-timestamp: 1614265330' -H 'webhook-signature: {signature}' -H 'content-type: application/json' --data-binary '{{\"test\": 2432232314}}'\n"
         )
     );
     // A body that is not text cannot be inlined: --body-file then.
@@ -399,5 +399,84 @@ fn reading_the_body_from_a_terminal_is_said() {
         (out.status.code(), out.stderr.is_empty()),
         (Some(0), true),
         "{out:?}"
+    );
+}
+
+/// The guide's local loop, its two `sh` blocks after `listen`'s synopsis: the first runs in
+/// the background on a free port (`--port 0` added), the second once it listens, with the
+/// guide's `http://127.0.0.1:8080/webhooks` replaced by the URL it printed.
+#[test]
+fn the_guides_local_loop_runs_as_written() {
+    let guide = include_str!("../src/docs/cli.md");
+    let blocks: Vec<&str> = guide
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .collect();
+    let at = blocks
+        .iter()
+        .position(|block| block.starts_with("amps-webhooks listen "))
+        .expect("the guide has a listen block");
+    let (listen, send) = (blocks[at], blocks[at + 1]);
+    assert!(send.starts_with("amps-webhooks send "), "{send}");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut listener = Command::new("bash")
+        .args(["-c", &format!("exec {} --port 0", listen.trim())])
+        .env("PATH", &path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(listener.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut next = |line: &mut String| {
+        line.clear();
+        std::io::BufRead::read_line(&mut lines, line).unwrap();
+        line.trim_end().to_owned()
+    };
+    let url = next(&mut line)
+        .strip_prefix("listening on ")
+        .expect("listen prints its URL first")
+        .to_owned();
+    let out = Command::new("bash")
+        .args([
+            "-euo",
+            "pipefail",
+            "-c",
+            &send.replace("http://127.0.0.1:8080/webhooks", &url),
+        ])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let processed = next(&mut line);
+    let duplicate = next(&mut line);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("delivered msg_"))
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(
+        processed.starts_with("processed   200 msg_")
+            && processed.ends_with(" type=push.completed key=evt_1"),
+        "{processed}"
+    );
+    assert!(
+        duplicate.starts_with("duplicate   200 msg_")
+            && duplicate.ends_with("key=evt_1  (already processed; handler not run)"),
+        "{duplicate}"
     );
 }

@@ -76,7 +76,7 @@ pub(crate) fn run(args: &SignArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `curl` POSTing the body with the headers: the body inline when it came from standard input
+/// `curl` POSTing the body with the headers, on one line: the body inline when it came from standard input
 /// (it must then be text), `@FILE` when it came from `--body-file` (any bytes).
 fn curl(args: &SignArgs, headers: &[(&str, &str)], body: &[u8]) -> Result<String, Failure> {
     let quote = |text: &str, what: &str| {
@@ -87,11 +87,11 @@ fn curl(args: &SignArgs, headers: &[(&str, &str)], body: &[u8]) -> Result<String
     let mut command = format!("curl --fail-with-body -sS {}", quote(&args.url, "--url")?);
     for (name, value) in headers {
         command.push_str(&format!(
-            " \\\n  -H {}",
+            " -H {}",
             quote(&format!("{name}: {value}"), "a header")?
         ));
     }
-    command.push_str(" \\\n  -H 'content-type: application/json'");
+    command.push_str(" -H 'content-type: application/json'");
     let data = match args.body.file() {
         Some(path) => {
             let path = path
@@ -106,6 +106,6 @@ fn curl(args: &SignArgs, headers: &[(&str, &str)], body: &[u8]) -> Result<String
             quote(text, "the body")?
         }
     };
-    command.push_str(&format!(" \\\n  --data-binary {data}"));
+    command.push_str(&format!(" --data-binary {data}"));
     Ok(command)
 }
