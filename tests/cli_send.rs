@@ -527,13 +527,12 @@ async fn an_unknown_type_is_sent_with_a_warning_that_lists_the_known_ones() {
         text(&output.stderr),
         "warning: --type \"push.started\" is not an event type this version knows (push.completed, push.failed, device.connected, device.reconnected, device.disconnected); sending it anyway, with data {} unless --data says otherwise\n"
     );
-    let received = endpoint.received.lock().unwrap();
-    let envelope: serde_json::Value = serde_json::from_slice(&received[0].1).unwrap();
+    let sent = endpoint.received.lock().unwrap()[0].1.clone();
+    let envelope: serde_json::Value = serde_json::from_slice(&sent).unwrap();
     assert_eq!(
         (envelope["event"].as_str(), &envelope["data"]),
         (Some("push.started"), &serde_json::json!({}))
     );
-    drop(received);
     // A known type: no warning.
     let output = cli(&[
         "send",

@@ -25,7 +25,7 @@ fn the_default_features_are_the_manifests() {
 }
 
 /// The blocks of a language, their continued lines joined.
-fn blocks<'a>(doc: &'a str, language: &str) -> Vec<Vec<String>> {
+fn blocks(doc: &str, language: &str) -> Vec<Vec<String>> {
     doc.split(&format!("```{language}\n"))
         .skip(1)
         .map(|rest| {
