@@ -292,3 +292,191 @@ fn the_guides_first_example_runs_as_written() {
     assert_eq!(json["type"], "push.completed");
     assert_eq!(json["payload"]["actionId"], "act_1");
 }
+
+#[test]
+fn sign_prints_headers_a_curl_command_or_json() {
+    let args = |format: &'static str| {
+        [
+            "sign",
+            "--secret",
+            SECRET,
+            "--id",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "--timestamp",
+            "1614265330",
+            "--format",
+            format,
+        ]
+    };
+    let body = br#"{"test": 2432232314}"#;
+    let signature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=";
+    let out = run(&args("headers"), body);
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek\nwebhook-timestamp: 1614265330\nwebhook-signature: {signature}\n"
+        )
+    );
+    let out = run(&args("json"), body);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "{{\"webhook-id\":\"msg_p5jXN8AQM9LWM0D4loKWxJek\",\"webhook-timestamp\":\"1614265330\",\"webhook-signature\":\"{signature}\"}}\n"
+        )
+    );
+    let out = run(&args("curl"), body);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!(
+            "curl --fail-with-body -sS http://127.0.0.1:8080/webhooks -H 'webhook-id: msg_p5jXN8AQM9LWM0D4loKWxJek' -H 'webhook-timestamp: 1614265330' -H 'webhook-signature: {signature}' -H 'content-type: application/json' --data-binary '{{\"test\": 2432232314}}'\n"
+        )
+    );
+    // A body that is not text cannot be inlined: --body-file then.
+    let out = run(&args("curl"), b"\xff\xfe");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "--format curl: the body is not UTF-8 text; give it with --body-file\n"
+    );
+    let out = run(&args("yaml"), body);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+/// Run under `script`, the tool's standard input is a terminal: it says where it reads the body
+/// from before waiting for it. From a pipe (every other test here) it says nothing.
+#[test]
+fn reading_the_body_from_a_terminal_is_said() {
+    let bin = env!("CARGO_BIN_EXE_amps-webhooks");
+    // The signature of `{}` by msg_1 at 1614265330.
+    let signature = "v1,ZztYR0IIDCBCUcYzh8ZE+qsQWpIgtHU7R1hpe8htaD4=";
+    let commands = [
+        format!("{bin} sign --secret {SECRET} --id msg_1 --timestamp 1614265330"),
+        format!(
+            "{bin} verify --secret {SECRET} --now 1614265330 --no-parse -H 'webhook-id: msg_1' -H 'webhook-timestamp: 1614265330' -H 'webhook-signature: {signature}'"
+        ),
+    ];
+    for command in commands {
+        let mut child = Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect(
+                "this test needs `script` (util-linux) on the PATH, to give the tool a terminal",
+            );
+        // `{}` then Ctrl-D (the end of the input), typed at the terminal.
+        child.stdin.take().unwrap().write_all(b"{}\x04").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{command}: {out:?}");
+        // The terminal merges the tool's standard error and output, with CR LF line ends.
+        let text = String::from_utf8(out.stdout).unwrap().replace("\r\n", "\n");
+        assert!(
+            text.contains("reading the body from stdin; end with Ctrl-D, or use --body-file\n"),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(signature) || text.contains(r#"{"id":"msg_1","timestamp":1614265330}"#),
+            "{text:?}"
+        );
+    }
+    // From a pipe: nothing on standard error.
+    let out = run(
+        &[
+            "sign",
+            "--secret",
+            SECRET,
+            "--id",
+            "msg_1",
+            "--timestamp",
+            "1614265330",
+        ],
+        b"{}",
+    );
+    assert_eq!(
+        (out.status.code(), out.stderr.is_empty()),
+        (Some(0), true),
+        "{out:?}"
+    );
+}
+
+/// The guide's local loop, its two `sh` blocks after `listen`'s synopsis: the first runs in
+/// the background on a free port (`--port 0` added), the second once it listens, with the
+/// guide's `http://127.0.0.1:8080/webhooks` replaced by the URL it printed.
+#[test]
+fn the_guides_local_loop_runs_as_written() {
+    let guide = include_str!("../src/docs/cli.md");
+    let blocks: Vec<&str> = guide
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .collect();
+    let at = blocks
+        .iter()
+        .position(|block| block.starts_with("amps-webhooks listen "))
+        .expect("the guide has a listen block");
+    let (listen, send) = (blocks[at], blocks[at + 1]);
+    assert!(send.starts_with("amps-webhooks send "), "{send}");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut listener = Command::new("bash")
+        .args(["-c", &format!("exec {} --port 0", listen.trim())])
+        .env("PATH", &path)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(listener.stdout.take().unwrap());
+    let mut line = String::new();
+    let mut next = |line: &mut String| {
+        line.clear();
+        std::io::BufRead::read_line(&mut lines, line).unwrap();
+        line.trim_end().to_owned()
+    };
+    let url = next(&mut line)
+        .strip_prefix("listening on ")
+        .expect("listen prints its URL first")
+        .to_owned();
+    let out = Command::new("bash")
+        .args([
+            "-euo",
+            "pipefail",
+            "-c",
+            &send.replace("http://127.0.0.1:8080/webhooks", &url),
+        ])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let processed = next(&mut line);
+    let duplicate = next(&mut line);
+    let _ = listener.kill();
+    let _ = listener.wait();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("delivered msg_"))
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert!(
+        processed.starts_with("processed   200 msg_")
+            && processed.ends_with(" type=push.completed key=evt_1"),
+        "{processed}"
+    );
+    assert!(
+        duplicate.starts_with("duplicate   200 msg_")
+            && duplicate.ends_with("key=evt_1  (already processed; handler not run)"),
+        "{duplicate}"
+    );
+}

@@ -50,8 +50,10 @@ impl Listener {
                 .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
                 .to_owned()
         };
+        // `--host localhost` may resolve to either loopback address.
         assert!(
-            url.starts_with("http://127.0.0.1:") && url.ends_with("/hooks"),
+            (url.starts_with("http://127.0.0.1:") || url.starts_with("http://[::1]:"))
+                && url.ends_with("/hooks"),
             "{url}"
         );
         Self { child, lines, url }
@@ -232,4 +234,153 @@ async fn redis_store_remembers_across_listeners() {
     assert_eq!(post(&second.url, &pairs(&headers), BODY).await, 200);
     let line: serde_json::Value = serde_json::from_str(&second.next_line()).unwrap();
     assert_eq!(line["outcome"], "duplicate");
+}
+
+/// `--respond 503`: every verified delivery is recorded, answered 503 and released, so the
+/// sender's retry runs the handler again; the line says the status was asked for.
+#[tokio::test]
+async fn respond_answers_the_status_and_releases_the_claim() {
+    let mut listener = Listener::start(&["--respond", "503"]);
+    let headers = signed("msg_cli_respond");
+    for _ in 0..2 {
+        assert_eq!(post(&listener.url, &pairs(&headers), BODY).await, 503);
+        assert_eq!(
+            listener.next_line(),
+            "failed      503 msg_cli_respond type=push.completed key=evt_cli  (the handler answered 503; --respond 503)"
+        );
+    }
+    drop(listener);
+
+    // A 2xx completes the claim: the second delivery is a duplicate, answered 200 by the layer.
+    let mut listener = Listener::start(&["--respond", "202", "--json"]);
+    assert_eq!(post(&listener.url, &pairs(&headers), BODY).await, 202);
+    let line: serde_json::Value = serde_json::from_str(&listener.next_line()).unwrap();
+    assert_eq!(
+        line,
+        serde_json::json!({"id": "msg_cli_respond", "type": "push.completed", "key": "evt_cli",
+            "outcome": "processed", "status": 202, "reason": null, "respond": 202})
+    );
+    assert_eq!(post(&listener.url, &pairs(&headers), BODY).await, 200);
+    let line: serde_json::Value = serde_json::from_str(&listener.next_line()).unwrap();
+    assert_eq!(
+        (line["outcome"].as_str(), line.get("respond")),
+        (Some("duplicate"), None)
+    );
+}
+
+#[test]
+fn respond_takes_a_status_from_100_to_599() {
+    for status in ["99", "600", "abc"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args([
+                "listen",
+                "--secret",
+                SECRET,
+                "--port",
+                "0",
+                "--respond",
+                status,
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{status}: {output:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).starts_with(&format!(
+                "error: invalid value '{status}' for '--respond <STATUS>'"
+            )),
+            "{output:?}"
+        );
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn host_takes_a_host_name() {
+    let mut listener = Listener::start(&["--host", "localhost"]);
+    let headers = signed("msg_cli_localhost");
+    assert_eq!(post(&listener.url, &pairs(&headers), BODY).await, 200);
+    assert!(
+        listener
+            .next_line()
+            .starts_with("processed   200 msg_cli_localhost")
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .args([
+            "listen",
+            "--secret",
+            SECRET,
+            "--port",
+            "0",
+            "--host",
+            "no-such-host.invalid",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .starts_with("cannot listen on no-such-host.invalid:0: "),
+        "{output:?}"
+    );
+}
+
+/// `sign --format curl` prints a command that delivers the body: run by bash, `listen` takes it.
+#[tokio::test]
+async fn the_curl_command_of_sign_delivers() {
+    let mut listener = Listener::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
+    std::fs::write(&file, BODY).unwrap();
+    let now = SystemClock.unix_seconds().to_string();
+    // The same event twice (the body inline, then from the file): processed, then a duplicate.
+    for (id, from_file, expected) in [
+        (
+            "msg_cli_curl_1",
+            false,
+            "processed   200 msg_cli_curl_1 type=push.completed key=evt_cli",
+        ),
+        (
+            "msg_cli_curl_2",
+            true,
+            "duplicate   200 msg_cli_curl_2 type=push.completed key=evt_cli  (already processed; handler not run)",
+        ),
+    ] {
+        let mut args = vec![
+            "sign",
+            "--secret",
+            SECRET,
+            "--id",
+            id,
+            "--timestamp",
+            &now,
+            "--format",
+            "curl",
+            "--url",
+            &listener.url,
+        ];
+        if from_file {
+            args.extend(["--body-file", file.to_str().unwrap()]);
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), BODY.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+        let command = String::from_utf8(output.stdout).unwrap();
+        let curl = tokio::task::spawn_blocking(move || {
+            Command::new("bash")
+                .args(["-c", &command])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(curl.status.code(), Some(0), "{curl:?}");
+        assert_eq!(listener.next_line(), expected);
+    }
 }

@@ -23,14 +23,21 @@ struct Endpoint {
     received: Mutex<Vec<(HeaderMap, Bytes)>>,
 }
 
+/// Answers the next scripted status; a 4xx or 5xx with a JSON error body, as the
+/// integrations' rejections have.
 async fn answer(
     State(endpoint): State<Arc<Endpoint>>,
     headers: HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, String) {
     endpoint.received.lock().unwrap().push((headers, body));
     let status = endpoint.statuses.lock().unwrap().pop_front().unwrap_or(200);
-    StatusCode::from_u16(status).unwrap()
+    let body = if status >= 400 {
+        format!(r#"{{"error":"scripted","reason":"the test endpoint answers {status}"}}"#)
+    } else {
+        String::new()
+    };
+    (StatusCode::from_u16(status).unwrap(), body)
 }
 
 async fn endpoint(statuses: &[u16]) -> (String, Arc<Endpoint>) {
@@ -364,4 +371,182 @@ async fn replay_names_the_file_that_is_not_a_fixture() {
             format!("{path}: {error}\n")
         );
     }
+}
+
+fn text(bytes: &[u8]) -> &str {
+    std::str::from_utf8(bytes).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_one_attempt_showing_the_answer_and_the_receivers_reason() {
+    let (url, scripted) = endpoint(&[500, 200]).await;
+    let output = cli(&["send", "--secret", SECRET, "--url", &url]).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(scripted.received.lock().unwrap().len(), 1);
+    let stdout = text(&output.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(
+        lines[0].starts_with("attempt 1  after      0 ms  500 "),
+        "{stdout}"
+    );
+    assert!(
+        lines[0].ends_with(" ms  (scripted: the test endpoint answers 500)"),
+        "{stdout}"
+    );
+    assert!(lines[1].starts_with("exhausted msg_"), "{stdout}");
+    assert!(lines[1].ends_with(" after 1 attempt"), "{stdout}");
+    assert_eq!(
+        text(&output.stderr),
+        "not delivered: the one attempt failed; --retry retries along the platform's schedule, --schedule LIST along any\n"
+    );
+
+    // The same with --json: the reason is a field of the attempt's object.
+    let (url, _) = endpoint(&[503]).await;
+    let output = cli(&["send", "--secret", SECRET, "--url", &url, "--json"]).await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let lines = stdout_lines(&output);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["status"], 503);
+    assert_eq!(
+        lines[0]["reason"],
+        "scripted: the test endpoint answers 503"
+    );
+    assert_eq!(lines[1]["outcome"], "exhausted");
+    assert_eq!(lines[1]["attempts"], 1);
+
+    // A 2xx: delivered, no reason.
+    let (url, _) = endpoint(&[]).await;
+    let output = cli(&["send", "--secret", SECRET, "--url", &url, "--json"]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let lines = stdout_lines(&output);
+    assert_eq!(
+        (lines[0]["status"].as_u64(), lines[0]["reason"].is_null()),
+        (Some(200), true)
+    );
+    assert!(output.stderr.is_empty(), "{output:?}");
+}
+
+/// The delay of a `retrying in N ms (n/total), Ctrl-C to stop` line.
+fn announced(line: &str, next: usize, total: usize) -> u64 {
+    let rest = line
+        .strip_prefix("retrying in ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let (millis, rest) = rest
+        .split_once(" ms ")
+        .unwrap_or_else(|| panic!("{line:?}"));
+    assert_eq!(rest, format!("({next}/{total}), Ctrl-C to stop"));
+    millis.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_says_when_the_next_attempt_comes_and_how_many_are_left() {
+    let (url, endpoint) = endpoint(&[500, 500, 500]).await;
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--schedule",
+        "0s,10ms,20ms",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert_eq!(endpoint.received.lock().unwrap().len(), 3);
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    // Plus or minus 20 % jitter.
+    assert!((8..=12).contains(&announced(lines[0], 2, 3)), "{stderr}");
+    assert!((16..=24).contains(&announced(lines[1], 3, 3)), "{stderr}");
+    assert_eq!(
+        lines[2],
+        "not delivered: the schedule ran out after 3 attempts"
+    );
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout
+            .lines()
+            .nth(1)
+            .unwrap()
+            .starts_with("attempt 2  after "),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with(" after 3 attempts\n"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_follows_the_platforms_schedule() {
+    // The platform's second attempt comes 5 s (plus or minus 20 %) after the first.
+    let (url, endpoint) = endpoint(&[500]).await;
+    let output = cli(&["send", "--secret", SECRET, "--url", &url, "--retry"]).await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(endpoint.received.lock().unwrap().len(), 2);
+    let stderr = text(&output.stderr);
+    let wait = announced(stderr.trim_end(), 2, 8);
+    assert!((4_000..=6_000).contains(&wait), "{stderr}");
+    assert!(
+        text(&output.stdout).ends_with(" after 2 attempts\n"),
+        "{output:?}"
+    );
+
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--retry",
+        "--schedule",
+        "0s",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(2), "{output:?}");
+    assert!(
+        text(&output.stderr).contains("cannot be used with"),
+        "{output:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_type_is_sent_with_a_warning_that_lists_the_known_ones() {
+    let (url, endpoint) = endpoint(&[]).await;
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--type",
+        "push.started",
+    ])
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    assert_eq!(
+        text(&output.stderr),
+        "warning: --type \"push.started\" is not an event type this version knows (push.completed, push.failed, device.connected, device.reconnected, device.disconnected); sending it anyway, with data {} unless --data says otherwise\n"
+    );
+    let sent = endpoint.received.lock().unwrap()[0].1.clone();
+    let envelope: serde_json::Value = serde_json::from_slice(&sent).unwrap();
+    assert_eq!(
+        (envelope["event"].as_str(), &envelope["data"]),
+        (Some("push.started"), &serde_json::json!({}))
+    );
+    // A known type: no warning.
+    let output = cli(&[
+        "send",
+        "--secret",
+        SECRET,
+        "--url",
+        &url,
+        "--type",
+        "device.connected",
+    ])
+    .await;
+    assert_eq!(
+        (output.status.code(), output.stderr.is_empty()),
+        (Some(0), true),
+        "{output:?}"
+    );
 }

@@ -47,6 +47,22 @@ pub enum AmpsEvent {
 }
 
 impl AmpsEvent {
+    /// The event types this version parses into a typed variant; any other type parses to
+    /// [`Unknown`](Self::Unknown).
+    ///
+    /// ```
+    /// use amps_webhooks::AmpsEvent;
+    ///
+    /// assert!(AmpsEvent::KNOWN_TYPES.contains(&"push.completed"));
+    /// ```
+    pub const KNOWN_TYPES: &'static [&'static str] = &[
+        "push.completed",
+        "push.failed",
+        "device.connected",
+        "device.reconnected",
+        "device.disconnected",
+    ];
+
     /// The event type, such as `push.completed`; `unknown` for an untyped, unrecognised body.
     #[must_use]
     pub fn event_type(&self) -> &str {
@@ -204,5 +220,19 @@ impl Serialize for Body<'_> {
         map.serialize_entry("type", event_type)?;
         map.serialize_entry("data", self.0)?;
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod known_types_tests {
+    use super::{AmpsEvent, Kind};
+
+    #[test]
+    fn every_known_type_has_its_kind_and_no_other_does() {
+        for event_type in AmpsEvent::KNOWN_TYPES {
+            assert!(Kind::of(event_type).is_some(), "{event_type}");
+        }
+        assert!(Kind::of("push.started").is_none());
+        assert_eq!(AmpsEvent::KNOWN_TYPES.len(), 5);
     }
 }

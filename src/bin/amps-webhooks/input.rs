@@ -1,7 +1,7 @@
 //! What several subcommands read: the keys of `--secret`, a body from a file or standard
 //! input, a timeout in seconds, a retry schedule.
 
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,15 +18,28 @@ pub(crate) struct BodyArgs {
     body_file: Option<PathBuf>,
 }
 
-/// The body: the `--body-file`, else standard input.
+impl BodyArgs {
+    /// The `--body-file`, when given.
+    pub(crate) fn file(&self) -> Option<&std::path::Path> {
+        self.body_file.as_deref()
+    }
+}
+
+/// The body: the `--body-file`, else standard input (saying so first when it is a terminal,
+/// where the tool would otherwise seem to hang).
 pub(crate) fn read_body(args: &BodyArgs) -> Result<Vec<u8>, Failure> {
     match &args.body_file {
         Some(path) => {
             std::fs::read(path).map_err(|e| usage(format!("cannot read {}: {e}", path.display())))
         }
         None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                eprintln!("reading the body from stdin; end with Ctrl-D, or use --body-file");
+            }
             let mut body = Vec::new();
-            std::io::stdin()
+            stdin
+                .lock()
                 .read_to_end(&mut body)
                 .map_err(|e| usage(format!("cannot read standard input: {e}")))?;
             Ok(body)

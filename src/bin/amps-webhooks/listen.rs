@@ -3,7 +3,7 @@
 //! to the app (`--forward-to`), or enqueues (`--enqueue`, with a worker that forwards the jobs
 //! when `--forward-to` is given too).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use crate::failure::{Failure, usage};
 use crate::forward::{Forwarded, Forwarder, pass_on};
 use crate::input::keys;
 use crate::metrics;
-use crate::report::{ParsedType, Style, report};
+use crate::report::{ParsedType, Responded, Style, report};
 use crate::shutdown::Shutdown;
 use crate::stores::StoreUrl;
 use crate::work::{WorkerArgs, forward_jobs};
@@ -41,9 +41,9 @@ pub(crate) struct ListenArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     port: u16,
-    /// The address to listen on.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
-    host: IpAddr,
+    /// The address to listen on: an IP address or a host name (`localhost`), resolved.
+    #[arg(long, value_name = "HOST", default_value = "127.0.0.1")]
+    host: String,
     /// The path webhooks are posted to.
     #[arg(long, default_value = "/webhooks")]
     path: String,
@@ -85,6 +85,15 @@ pub(crate) struct ListenArgs {
     /// picks a free one); its URL is printed after the listening line.
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<SocketAddr>,
+    /// Answer this status (100-599) to every verified delivery, after recording it (a 2xx
+    /// completes its claim, any other releases it), to watch a sender's retries.
+    #[arg(
+        long,
+        value_name = "STATUS",
+        value_parser = clap::value_parser!(u16).range(100..=599),
+        conflicts_with_all = ["forward_to", "enqueue"]
+    )]
+    respond: Option<u16>,
 }
 
 /// A path axum accepts as a plain route: `/` then printable ASCII without route syntax.
@@ -165,9 +174,12 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             let store = store.idempotency_store().await?;
             let dedup = Deduplicator::new(store, &args.namespace)
                 .map_err(|e| usage(format!("--namespace: {e}")))?;
-            (router(&args.path, verifier, dedup, forwarder, args.json), None)
+            (
+                router(&args.path, verifier, dedup, forwarder, args.json, args.respond),
+                None,
+            )
         };
-        let listener = tokio::net::TcpListener::bind((args.host, args.port))
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
             .await
             .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
         let addr = listener
@@ -201,10 +213,18 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
     })
 }
 
-async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
-    let body = json!({ "status": "processed", "id": event.id().as_str() }).to_string();
+async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>, respond: Option<u16>) -> Response {
+    let status = respond
+        .and_then(|status| StatusCode::from_u16(status).ok())
+        .unwrap_or(StatusCode::OK);
+    let body = if status.is_success() {
+        json!({ "status": "processed", "id": event.id().as_str() })
+    } else {
+        json!({ "error": "respond", "reason": format!("listen --respond {}", status.as_u16()) })
+    }
+    .to_string();
     let mut response = (
-        StatusCode::OK,
+        status,
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -214,6 +234,9 @@ async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
         .into_response();
     let parsed = ParsedType(event.payload().event_type().to_owned());
     response.extensions_mut().insert(parsed);
+    if respond.is_some() {
+        response.extensions_mut().insert(Responded(status.as_u16()));
+    }
     response
 }
 
@@ -288,6 +311,7 @@ fn router(
     dedup: Deduplicator,
     forwarder: Option<Forwarder>,
     json: bool,
+    respond: Option<u16>,
 ) -> Router {
     let style = Style {
         json,
@@ -302,7 +326,7 @@ fn router(
             })
             .layer(layer)
         }
-        None => post(handle).layer(layer),
+        None => post(move |event| handle(event, respond)).layer(layer),
     };
     Router::new()
         .route(path, route)

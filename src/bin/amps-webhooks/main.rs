@@ -53,8 +53,9 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Receive webhooks on a local port: verify, deduplicate, and print one line per request.
     Listen(listen::ListenArgs),
-    /// Deliver a signed Amps event to a URL, retrying along a schedule as the platform does;
-    /// print each attempt. Exits 0 when delivered, 1 when the schedule ran out, 3 on 410 Gone.
+    /// Deliver a signed Amps event to a URL once and show the answer (`--retry`: along the
+    /// platform's schedule; `--schedule`: any); print each attempt. Exits 0 when delivered, 1
+    /// when not, 3 on 410 Gone.
     Send(send::SendArgs),
     /// POST recorded fixtures (`testing::Fixture` JSON files) to a URL, as recorded, or
     /// re-signed with a fresh timestamp under `--secret`. Exits 0 when every one got a 2xx.

@@ -17,6 +17,10 @@ use crate::forward::Forwarded;
 #[derive(Debug, Clone)]
 pub(crate) struct ParsedType(pub(crate) String);
 
+/// The status `--respond` made the handler answer, put in the response's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Responded(pub(crate) u16);
+
 /// The record of a request answered by a route of this tool without the deduplicating layer
 /// (`listen --enqueue`), put in the response's extensions for its line.
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub(crate) struct Line<'a> {
     pub(crate) status: u16,
     pub(crate) reason: Option<&'a str>,
     pub(crate) forward: Option<&'a Forwarded>,
+    /// The status `listen --respond` answered, when given.
+    pub(crate) respond: Option<u16>,
 }
 
 impl Line<'_> {
@@ -64,6 +70,9 @@ impl Line<'_> {
                     .forward
                     .map_or(serde_json::Value::Null, Forwarded::json);
             }
+            if let Some(status) = self.respond {
+                object["respond"] = status.into();
+            }
             return object.to_string();
         }
         let mut line = format!(
@@ -82,8 +91,10 @@ impl Line<'_> {
             line.push(' ');
             line.push_str(&forward.text());
         }
-        if let Some(reason) = self.reason {
-            line.push_str(&format!("  ({reason})"));
+        let respond = self.respond.map(|status| format!("--respond {status}"));
+        let notes: Vec<&str> = self.reason.into_iter().chain(respond.as_deref()).collect();
+        if !notes.is_empty() {
+            line.push_str(&format!("  ({})", notes.join("; ")));
         }
         line
     }
@@ -105,6 +116,7 @@ pub(crate) async fn report(request: Request, next: Next, style: Style) -> Respon
             status: recorded.status,
             reason: recorded.reason.as_deref(),
             forward: None,
+            respond: None,
         }
         .render(style),
         (None, Some(delivery)) => {
@@ -124,6 +136,7 @@ pub(crate) async fn report(request: Request, next: Next, style: Style) -> Respon
                 status: delivery.status(),
                 reason,
                 forward,
+                respond: response.extensions().get::<Responded>().map(|r| r.0),
             }
             .render(style)
         }
@@ -137,6 +150,7 @@ pub(crate) async fn report(request: Request, next: Next, style: Style) -> Respon
                 status,
                 reason: Some(&reason),
                 forward: None,
+                respond: None,
             }
             .render(style)
         }

@@ -1,13 +1,21 @@
-//! `send`: delivers a signed Amps event to a URL with the reference sender, retrying along a
-//! schedule as the platform does; prints each attempt, then how the delivery ended.
+//! `send`: delivers a signed Amps event to a URL with the reference sender: once by default,
+//! showing the answer, or retrying along the platform's schedule (`--retry`) or any
+//! (`--schedule`); prints each attempt, what it waits for before the next, then how the
+//! delivery ended.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use amps_webhooks::Signer;
 use amps_webhooks::retry::RetrySchedule;
-use amps_webhooks::sender::{Attempt, AttemptResult, DeliveryEnd, HeaderStyle, Sender};
+use amps_webhooks::sender::{
+    Attempt, AttemptResult, DeliveryEnd, HeaderStyle, Sender, Sleeper, TokioSleeper,
+};
 use amps_webhooks::store::ClaimToken;
+use amps_webhooks::{AmpsEvent, Signer};
 use clap::Args;
 use serde_json::json;
 
@@ -40,9 +48,12 @@ pub(crate) struct SendArgs {
     /// random hex digits).
     #[arg(long)]
     event_id: Option<String>,
-    /// The delay before each attempt, comma-separated, with units (`0s,5s,5m,30m`); default:
-    /// the platform's `0s,5s,5m,30m,2h,5h,10h,10h`. Each delay but 0 gets plus or minus 20 %
-    /// jitter.
+    /// Retry along the platform's schedule, `0s,5s,5m,30m,2h,5h,10h,10h` (default: one
+    /// attempt).
+    #[arg(long, conflicts_with = "schedule")]
+    retry: bool,
+    /// The delay before each attempt, comma-separated, with units (`0s,5s,5m,30m`): any
+    /// schedule (default: one attempt). Each delay but 0 gets plus or minus 20 % jitter.
     #[arg(long, value_name = "LIST")]
     schedule: Option<String>,
     /// The per-attempt timeout in seconds (fractions allowed).
@@ -89,11 +100,45 @@ fn sample_data(event_type: &str) -> serde_json::Value {
     }
 }
 
+/// A wait as shown: in milliseconds under 10 s, else in whole seconds with units (`5m 2s`).
+fn wait_text(wait: Duration) -> String {
+    if wait < Duration::from_secs(10) {
+        format!("{} ms", wait.as_millis())
+    } else {
+        humantime::format_duration(Duration::from_secs(wait.as_secs())).to_string()
+    }
+}
+
+/// `1 attempt`, `2 attempts`.
+fn attempts_text(count: usize) -> String {
+    format!("{count} attempt{}", if count == 1 { "" } else { "s" })
+}
+
+/// The receiver's reason, when its answer is a JSON error: `{"error": code, "reason": text}`
+/// (the integrations' rejection) gives `code: text`; an object with only one of `error`,
+/// `reason` or `message` gives that one.
+fn receiver_reason(result: &AttemptResult) -> Option<String> {
+    let AttemptResult::Response { status, body, .. } = result else {
+        return None;
+    };
+    if (200..300).contains(status) {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(body).ok()?;
+    let field = |name: &str| value.get(name).and_then(serde_json::Value::as_str);
+    match (field("error"), field("reason").or_else(|| field("message"))) {
+        (Some(code), Some(reason)) => Some(format!("{code}: {reason}")),
+        (Some(text), None) | (None, Some(text)) => Some(text.to_owned()),
+        (None, None) => None,
+    }
+}
+
 fn describe(attempt: &Attempt, json: bool) -> String {
     let (status, error) = match &attempt.result {
         AttemptResult::Response { status, .. } => (Some(*status), None),
         other => (None, Some(other.to_string())),
     };
+    let reason = receiver_reason(&attempt.result);
     if json {
         let retry_after = match &attempt.result {
             AttemptResult::Response { retry_after, .. } => retry_after.map(|d| d.as_secs()),
@@ -107,16 +152,54 @@ fn describe(attempt: &Attempt, json: bool) -> String {
             "retry_after": retry_after,
             "error": error,
             "latency_ms": attempt.latency.as_millis(),
+            "reason": reason,
         })
         .to_string();
     }
-    format!(
+    let mut line = format!(
         "attempt {:<2} after {:>9}  {:<40} {} ms",
         attempt.number,
-        humantime::format_duration(Duration::from_secs(attempt.waited.as_secs())).to_string(),
+        wait_text(attempt.waited),
         attempt.result.to_string(),
         attempt.latency.as_millis()
-    )
+    );
+    if let Some(reason) = reason {
+        line.push_str(&format!("  ({reason})"));
+    }
+    line
+}
+
+/// Sleeps for real, and says first on standard error when the next attempt comes and how
+/// many the schedule has.
+#[derive(Debug)]
+struct Announced {
+    /// The attempts made so far (the observer counts them).
+    made: Arc<AtomicUsize>,
+    /// The attempts of the schedule.
+    total: usize,
+}
+
+impl Sleeper for Announced {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        let next = self.made.load(Ordering::Relaxed) + 1;
+        eprintln!(
+            "retrying in {} ({next}/{}), Ctrl-C to stop",
+            wait_text(duration),
+            self.total
+        );
+        TokioSleeper.sleep(duration)
+    }
+}
+
+/// Warns on standard error about an event type the crate does not know (it is sent all the
+/// same: a receiver of a newer platform may know it).
+fn warn_unknown_type(event_type: &str) {
+    if !AmpsEvent::KNOWN_TYPES.contains(&event_type) {
+        eprintln!(
+            "warning: --type {event_type:?} is not an event type this version knows ({}); sending it anyway, with data {{}} unless --data says otherwise",
+            AmpsEvent::KNOWN_TYPES.join(", ")
+        );
+    }
 }
 
 /// Runs `send`.
@@ -127,10 +210,13 @@ pub(crate) fn run(args: &SendArgs) -> Result<(), Failure> {
         .header_style
         .parse()
         .map_err(|e| usage(format!("--header-style: {e}")))?;
-    let schedule = match &args.schedule {
-        Some(list) => parse_schedule(list)?,
-        None => RetrySchedule::platform(),
+    let schedule = match (&args.schedule, args.retry) {
+        (Some(list), _) => parse_schedule(list)?,
+        (None, true) => RetrySchedule::platform(),
+        (None, false) => RetrySchedule::fixed([Duration::ZERO])
+            .map_err(|e| usage(format!("the one-attempt schedule: {e}")))?,
     };
+    let total = schedule.attempts();
     let data: serde_json::Value = match (&args.data, &args.data_file) {
         (Some(text), _) => {
             serde_json::from_str(text).map_err(|e| usage(format!("--data: not JSON: {e}")))?
@@ -143,15 +229,22 @@ pub(crate) fn run(args: &SendArgs) -> Result<(), Failure> {
         }
         (None, None) => sample_data(&args.event_type),
     };
+    warn_unknown_type(&args.event_type);
     let id = args.id.clone().unwrap_or_else(|| random_id("msg"));
     let event_id = args.event_id.clone().unwrap_or_else(|| random_id("evt"));
     let body = envelope(&args.event_type, &event_id, &data);
     let json = args.json;
+    let made = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&made);
     let sender = Sender::builder(signer)
         .schedule(schedule)
         .timeout(timeout(args.timeout, "--timeout")?)
         .header_style(style)
-        .on_attempt(move |attempt| println!("{}", describe(attempt, json)))
+        .sleeper(Announced { made, total })
+        .on_attempt(move |attempt| {
+            counted.store(attempt.number, Ordering::Relaxed);
+            println!("{}", describe(attempt, json));
+        })
         .build();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -168,9 +261,9 @@ pub(crate) fn run(args: &SendArgs) -> Result<(), Failure> {
         );
     } else {
         println!(
-            "{} {id} (eventId {event_id}) after {attempts} attempt{}",
+            "{} {id} (eventId {event_id}) after {}",
             report.end.as_str(),
-            if attempts == 1 { "" } else { "s" }
+            attempts_text(attempts)
         );
     }
     match report.end {
@@ -179,9 +272,61 @@ pub(crate) fn run(args: &SendArgs) -> Result<(), Failure> {
             code: 3,
             message: format!("gone: the endpoint answered 410; {id} will not be retried"),
         }),
+        _ if total == 1 => Err(Failure {
+            code: 1,
+            message: "not delivered: the one attempt failed; --retry retries along the platform's schedule, --schedule LIST along any".to_owned(),
+        }),
         _ => Err(Failure {
             code: 1,
-            message: format!("not delivered: the schedule ran out after {attempts} attempts"),
+            message: format!(
+                "not delivered: the schedule ran out after {}",
+                attempts_text(attempts)
+            ),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_under_10_s_in_milliseconds_longer_ones_in_units() {
+        assert_eq!(wait_text(Duration::ZERO), "0 ms");
+        assert_eq!(wait_text(Duration::from_millis(4_987)), "4987 ms");
+        assert_eq!(wait_text(Duration::from_millis(9_999)), "9999 ms");
+        assert_eq!(wait_text(Duration::from_secs(10)), "10s");
+        assert_eq!(wait_text(Duration::from_millis(302_400)), "5m 2s");
+        assert_eq!(attempts_text(1), "1 attempt");
+        assert_eq!(attempts_text(2), "2 attempts");
+    }
+
+    #[test]
+    fn the_receivers_reason_from_a_json_error_body() {
+        let answer = |status: u16, body: &str| AttemptResult::Response {
+            status,
+            retry_after: None,
+            body: body.to_owned(),
+        };
+        let cases = [
+            (
+                answer(401, r#"{"error":"invalid_signature","reason":"no match"}"#),
+                Some("invalid_signature: no match"),
+            ),
+            (answer(500, r#"{"message":"boom"}"#), Some("boom")),
+            (answer(400, r#"{"error":"bad"}"#), Some("bad")),
+            (answer(500, "Internal Server Error"), None),
+            (answer(500, r#"{"error":{"nested":1}}"#), None),
+            (answer(200, r#"{"error":"not one"}"#), None),
+            (
+                AttemptResult::TimedOut {
+                    after: Duration::from_secs(1),
+                },
+                None,
+            ),
+        ];
+        for (result, reason) in cases {
+            assert_eq!(receiver_reason(&result).as_deref(), reason, "{result:?}");
+        }
     }
 }
