@@ -1,5 +1,6 @@
 //! `listen`: a local receiver (the axum integration on the memory or the Redis store) that
-//! verifies, deduplicates and prints one line per request.
+//! verifies, deduplicates and prints one line per request; the inspector (`inspect`) records
+//! each request for its web page.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -19,12 +20,14 @@ use clap::Args;
 use serde_json::json;
 
 use crate::failure::{Failure, usage};
-use crate::input::keys;
+use crate::input::keys_or_env;
+use crate::inspect;
 
 #[derive(Args)]
 pub(crate) struct ListenArgs {
-    /// A secret to accept (`whsec_...`); repeat it for each key while rotating.
-    #[arg(long = "secret", value_name = "S", required = true)]
+    /// A secret to accept (`whsec_...`); repeat it for each key while rotating. Without it, the
+    /// keys of `AMPS_WEBHOOKS_SECRET` (separated by spaces or commas).
+    #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
@@ -52,9 +55,11 @@ pub(crate) struct ListenArgs {
     /// restarts: use another namespace to start afresh).
     #[arg(long, default_value = "listen")]
     namespace: String,
-    /// Print JSON lines: `{"listening": URL}`, then one object per request.
+    /// Print JSON lines: `{"listening": URL, "inspector": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    inspect: inspect::InspectArgs,
 }
 
 /// A path axum accepts as a plain route: `/` then printable ASCII without route syntax.
@@ -74,8 +79,14 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             args.path
         )));
     }
+    let keys = keys_or_env(&args.secrets, "--secret")?;
+    let judge = inspect::Judge {
+        keys: keys.clone(),
+        tolerance_s: args.tolerance,
+        max_body_bytes: args.max_body_bytes,
+    };
     let verifier = Verifier::builder()
-        .keys(keys(&args.secrets)?)
+        .keys(keys)
         .tolerance(Duration::from_secs(args.tolerance))
         .max_body_bytes(args.max_body_bytes)
         .build()
@@ -111,10 +122,19 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             .map_err(|e| usage(format!("cannot read the bound address: {e}")))?;
         let app = router(&args.path, verifier, dedup, args.json);
         let url = format!("http://{addr}{}", args.path);
+        let readers = inspect::Readers {
+            event_type: parsed_type,
+            forward: |_| None,
+        };
+        let inspector = inspect::start(&args.inspect, judge, app, readers, &url).await?;
+        let app = inspector.app.clone();
         if args.json {
-            println!("{}", json!({ "listening": url }));
+            println!("{}", json!({ "listening": url, "inspector": inspector.url }));
         } else {
             println!("listening on {url}");
+            if let Some(line) = inspector.line() {
+                println!("{line}");
+            }
         }
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -133,6 +153,14 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
 /// [`Delivery`] record, which holds the envelope's type, has none for it.
 #[derive(Debug, Clone)]
 struct ParsedType(String);
+
+/// The type the handler parsed, for the inspector.
+fn parsed_type(response: &Response) -> Option<String> {
+    response
+        .extensions()
+        .get::<ParsedType>()
+        .map(|parsed| parsed.0.clone())
+}
 
 async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
     let body = json!({ "status": "processed", "id": event.id().as_str() }).to_string();

@@ -8,8 +8,8 @@
 //! when the endpoint answered 410 Gone.
 //!
 //! One module per subcommand (`sign`, `verify`, `listen`, `send`, `replay`), each with its
-//! arguments; `input` reads what several share (keys, bodies, durations), `failure` holds the
-//! failure type and its exit codes.
+//! arguments; `inspect` is `listen`'s web inspector; `input` reads what several share (keys,
+//! bodies, durations), `failure` holds the failure type and its exit codes.
 //!
 #![doc = include_str!("../../docs/cli.md")]
 
@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 
 mod failure;
 mod input;
+mod inspect;
 mod listen;
 mod replay;
 mod send;

@@ -12,13 +12,14 @@ use clap::Args;
 use serde_json::json;
 
 use crate::failure::{Failure, usage};
-use crate::input::{keys, timeout};
+use crate::input::{keys_or_env, timeout};
 
 #[derive(Args)]
 pub(crate) struct SendArgs {
     /// The secret to sign with (`whsec_...`); repeat it to sign with several, as during a
-    /// rotation (one `v1,` entry each).
-    #[arg(long = "secret", value_name = "S", required = true)]
+    /// rotation (one `v1,` entry each). Without it, the keys of `AMPS_WEBHOOKS_SECRET`
+    /// (separated by spaces or commas).
+    #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
     /// Where to POST (plain `http://` only).
     #[arg(long)]
@@ -140,8 +141,8 @@ fn describe(attempt: &Attempt, json: bool) -> String {
 
 /// Runs `send`.
 pub(crate) fn run(args: &SendArgs) -> Result<(), Failure> {
-    let signer =
-        Signer::try_with_keys(keys(&args.secrets)?).map_err(|e| usage(format!("--secret: {e}")))?;
+    let signer = Signer::try_with_keys(keys_or_env(&args.secrets, "--secret")?)
+        .map_err(|e| usage(format!("--secret: {e}")))?;
     let style: HeaderStyle = args
         .header_style
         .parse()
