@@ -34,7 +34,6 @@ use clap::Args;
 
 pub(crate) use capture::Readers;
 pub(crate) use detail::Judge;
-pub(crate) use record::Forward;
 
 use crate::failure::{Failure, usage};
 
