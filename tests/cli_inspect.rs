@@ -42,7 +42,13 @@ async fn an_entry_has_every_field_and_a_duplicate_names_the_first() {
         json!(received_s - timestamp),
         "{first}"
     );
-    let host = listen.url.trim_start_matches("http://").split('/').next().unwrap().to_owned();
+    let host = listen
+        .url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
     let mut expected = json!({
         "seq": 1,
         "received_at": first["received_at"],
@@ -91,7 +97,10 @@ async fn unknown_entries_are_404() {
         let (status, body) = listen.get_json(path).await;
         assert_eq!(status, 404, "{path}");
         let seq = path.rsplit('/').next().unwrap();
-        assert_eq!(body, json!({ "error": format!("no request #{seq} is kept") }));
+        assert_eq!(
+            body,
+            json!({ "error": format!("no request #{seq} is kept") })
+        );
     }
     let (status, page) = listen.get("requests/7").await;
     assert_eq!(status, 404);
@@ -145,7 +154,9 @@ async fn verdicts_per_signature_entry_and_a_body_that_is_not_utf8() {
     assert!(!reason.contains("sekrit-value"), "{reason}");
     assert_eq!(
         detail["parse_error"],
-        format!("{reason}: invalid type: string \"sekrit-value\", expected a boolean at line 1 column 118")
+        format!(
+            "{reason}: invalid type: string \"sekrit-value\", expected a boolean at line 1 column 118"
+        )
     );
 
     // No signature header at all: nothing to judge.
@@ -153,7 +164,11 @@ async fn verdicts_per_signature_entry_and_a_body_that_is_not_utf8() {
     assert_eq!(listen.post(&headers, "{}").await, 400);
     let (_, detail) = listen.get_json("api/requests/4").await;
     assert_eq!(
-        (&detail["signatures"], &detail["timestamp_skew_s"], &detail["within_tolerance"]),
+        (
+            &detail["signatures"],
+            &detail["timestamp_skew_s"],
+            &detail["within_tolerance"]
+        ),
         (&json!([]), &json!(null), &json!(null))
     );
 }
@@ -188,7 +203,12 @@ async fn replay_as_recorded_fires_the_checks_again_and_resigned_is_verified() {
     let (status, again) = listen.replay(1, false).await;
     assert_eq!(status, 200);
     assert_eq!(
-        (&again["seq"], &again["replay_of"], &again["outcome"], &again["status"]),
+        (
+            &again["seq"],
+            &again["replay_of"],
+            &again["outcome"],
+            &again["status"]
+        ),
         (&json!(2), &json!(1), &json!("rejected"), &json!(401))
     );
     assert_eq!(again["reason"], stale["reason"]);
@@ -198,7 +218,12 @@ async fn replay_as_recorded_fires_the_checks_again_and_resigned_is_verified() {
     let (status, resigned) = listen.replay(1, true).await;
     assert_eq!(status, 200);
     assert_eq!(
-        (&resigned["seq"], &resigned["replay_of"], &resigned["outcome"], &resigned["status"]),
+        (
+            &resigned["seq"],
+            &resigned["replay_of"],
+            &resigned["outcome"],
+            &resigned["status"]
+        ),
         (&json!(3), &json!(1), &json!("processed"), &json!(200))
     );
     assert_eq!(resigned["within_tolerance"], true);
@@ -262,7 +287,13 @@ async fn no_secret_in_any_answer_and_pages_are_locked_down() {
     let body = envelope("evt_secret");
     let headers = signed("msg_secret", body.as_bytes());
     assert_eq!(listen.post(&headers, body).await, 200);
-    for path in ["", "requests/1", "api/requests", "api/requests/1", "assets/inspector.js"] {
+    for path in [
+        "",
+        "requests/1",
+        "api/requests",
+        "api/requests/1",
+        "assets/inspector.js",
+    ] {
         let (status, text) = listen.get(path).await;
         assert_eq!(status, 200, "{path}");
         assert!(!text.contains(SECRET_KEY), "{path} shows the secret");

@@ -22,7 +22,8 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// Markup in the event's type (shown in the list) and in its data (shown in the detail).
 const HOSTILE_TYPE: &str = "<img src=x onerror=\"window.__pwned='img'\">";
-const HOSTILE_NOTE: &str = "<script>window.__pwned='script'</script><img src=x onerror=\"window.__pwned='data'\">";
+const HOSTILE_NOTE: &str =
+    "<script>window.__pwned='script'</script><img src=x onerror=\"window.__pwned='data'\">";
 
 /// chromedriver on a free port, killed when dropped.
 struct Driver {
@@ -125,7 +126,10 @@ async fn the_page_shows_deliveries_live_and_replays_them() {
     let browser = driver.browser().await;
     browser.goto(&listen.inspector).await.unwrap();
     wait_for(&browser, "#live.on").await;
-    assert_eq!(text(&browser, "#empty").await, format!("No request yet: POST a webhook to {}.", listen.url));
+    assert_eq!(
+        text(&browser, "#empty").await,
+        format!("No request yet: POST a webhook to {}.", listen.url)
+    );
     // Gone if the page reloads.
     js(&browser, "window.__sameDocument = true; return null;").await;
 
@@ -161,15 +165,35 @@ async fn the_page_shows_deliveries_live_and_replays_them() {
             (1, "processed".to_owned()),
         ]
     );
-    assert_eq!(js(&browser, "return window.__sameDocument === true;").await, true);
+    assert_eq!(
+        js(&browser, "return window.__sameDocument === true;").await,
+        true
+    );
     // The rejections' reasons, in words.
     let reason = |seq: u64| format!("#requests tr[data-seq='{seq}'] td.reason");
-    assert!(text(&browser, &reason(2)).await.contains("none of the 1 signatures matches"));
-    assert!(text(&browser, &reason(3)).await.contains("s old, beyond the tolerance of 300 s"));
+    assert!(
+        text(&browser, &reason(2))
+            .await
+            .contains("none of the 1 signatures matches")
+    );
+    assert!(
+        text(&browser, &reason(3))
+            .await
+            .contains("s old, beyond the tolerance of 300 s")
+    );
     // The hostile type is text in its cell, and no markup of it made an element.
-    assert_eq!(text(&browser, "#requests tr[data-seq='5'] td:nth-child(4)").await, HOSTILE_TYPE);
-    assert_eq!(js(&browser, "return document.querySelectorAll('img').length;").await, 0);
-    assert_eq!(js(&browser, "return window.__pwned === undefined;").await, true);
+    assert_eq!(
+        text(&browser, "#requests tr[data-seq='5'] td:nth-child(4)").await,
+        HOSTILE_TYPE
+    );
+    assert_eq!(
+        js(&browser, "return document.querySelectorAll('img').length;").await,
+        0
+    );
+    assert_eq!(
+        js(&browser, "return window.__pwned === undefined;").await,
+        true
+    );
 
     // Filters: by outcome, by type.
     browser
@@ -197,7 +221,13 @@ async fn the_page_shows_deliveries_live_and_replays_them() {
     }
 
     // The duplicate's detail: its skew, and the link to the first delivery.
-    browser.find(Locator::LinkText("#4")).await.unwrap().click().await.unwrap();
+    browser
+        .find(Locator::LinkText("#4"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let (_, duplicate) = listen.get_json("api/requests/4").await;
     let skew = duplicate["timestamp_skew_s"].as_i64().unwrap();
     assert_eq!(
@@ -210,7 +240,10 @@ async fn the_page_shows_deliveries_live_and_replays_them() {
     wait_for(&browser, "#replay[data-seq='1']").await;
 
     // The stale one's skew is outside the tolerance.
-    browser.goto(&format!("{}requests/3", listen.inspector)).await.unwrap();
+    browser
+        .goto(&format!("{}requests/3", listen.inspector))
+        .await
+        .unwrap();
     let (_, stale) = listen.get_json("api/requests/3").await;
     let skew = stale["timestamp_skew_s"].as_i64().unwrap();
     assert!(skew >= 1000, "{stale}");
@@ -223,19 +256,39 @@ async fn the_page_shows_deliveries_live_and_replays_them() {
     // gets the new row live.
     let list_window = browser.window().await.unwrap();
     let detail_window = browser.new_window(false).await.unwrap().handle;
-    browser.switch_to_window(detail_window.clone()).await.unwrap();
-    browser.goto(&format!("{}requests/3", listen.inspector)).await.unwrap();
-    wait_for(&browser, "#replay-resign").await.click().await.unwrap();
+    browser
+        .switch_to_window(detail_window.clone())
+        .await
+        .unwrap();
+    browser
+        .goto(&format!("{}requests/3", listen.inspector))
+        .await
+        .unwrap();
+    wait_for(&browser, "#replay-resign")
+        .await
+        .click()
+        .await
+        .unwrap();
     assert_eq!(text(&browser, "#replay-of").await, "replay of #3");
     let _ = listen.next_line();
-    assert!(browser.current_url().await.unwrap().as_str().ends_with("/requests/6"));
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/requests/6")
+    );
     assert_eq!(text(&browser, "h1 .outcome").await, "processed");
     browser.switch_to_window(list_window).await.unwrap();
     browser.goto(&listen.inspector).await.unwrap();
     wait_for(&browser, "#live.on").await;
     js(&browser, "window.__sameDocument = true; return null;").await;
     browser.switch_to_window(detail_window).await.unwrap();
-    browser.goto(&format!("{}requests/1", listen.inspector)).await.unwrap();
+    browser
+        .goto(&format!("{}requests/1", listen.inspector))
+        .await
+        .unwrap();
     wait_for(&browser, "#replay").await.click().await.unwrap();
     assert_eq!(text(&browser, "#replay-of").await, "replay of #1");
     let _ = listen.next_line();
@@ -245,16 +298,28 @@ async fn the_page_shows_deliveries_live_and_replays_them() {
     wait_for(&browser, "#requests tbody tr[data-seq='7']").await;
     assert_eq!(rows(&browser).await[0], (7, "duplicate".to_owned()));
     assert_eq!(rows(&browser).await[1], (6, "processed".to_owned()));
-    assert_eq!(js(&browser, "return window.__sameDocument === true;").await, true);
+    assert_eq!(
+        js(&browser, "return window.__sameDocument === true;").await,
+        true
+    );
 
     // The hostile body in the detail: text in the page, no element made of it.
-    browser.goto(&format!("{}requests/5", listen.inspector)).await.unwrap();
+    browser
+        .goto(&format!("{}requests/5", listen.inspector))
+        .await
+        .unwrap();
     let shown = text(&browser, "#body").await;
-    assert!(shown.contains(HOSTILE_NOTE.replace('"', "\\\"").as_str()), "{shown}");
+    assert!(
+        shown.contains(HOSTILE_NOTE.replace('"', "\\\"").as_str()),
+        "{shown}"
+    );
     assert_eq!(
         js(&browser, "return document.querySelectorAll('img').length + document.querySelectorAll('script:not([src])').length;").await,
         0
     );
-    assert_eq!(js(&browser, "return window.__pwned === undefined;").await, true);
+    assert_eq!(
+        js(&browser, "return window.__pwned === undefined;").await,
+        true
+    );
     browser.close().await.unwrap();
 }

@@ -80,7 +80,11 @@ impl Listen {
         let (status, _) = request(
             "POST",
             &self.url,
-            &[headers, &[("content-type".to_owned(), "application/json".to_owned())]].concat(),
+            &[
+                headers,
+                &[("content-type".to_owned(), "application/json".to_owned())],
+            ]
+            .concat(),
             body.into(),
         )
         .await;
@@ -90,14 +94,23 @@ impl Listen {
 
     /// GETs `path` from the inspector: the status and the body.
     pub async fn get(&self, path: &str) -> (u16, String) {
-        let (status, body) = request("GET", &format!("{}{path}", self.inspector), &[], Bytes::new()).await;
+        let (status, body) = request(
+            "GET",
+            &format!("{}{path}", self.inspector),
+            &[],
+            Bytes::new(),
+        )
+        .await;
         (status, String::from_utf8(body.to_vec()).unwrap())
     }
 
     /// GETs `path` from the inspector as JSON.
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
         let (status, body) = self.get(path).await;
-        (status, serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")))
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}")),
+        )
     }
 
     /// POSTs `{"resign": resign}` to entry `seq`'s replay; the status and the answer. The
@@ -135,7 +148,10 @@ pub async fn request(
         .await
         .unwrap();
     let status = response.status().as_u16();
-    (status, response.into_body().collect().await.unwrap().to_bytes())
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
 }
 
 /// The three headers of `body` signed as message `id` at `timestamp`.

@@ -129,7 +129,10 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         let inspector = inspect::start(&args.inspect, judge, app, readers, &url).await?;
         let app = inspector.app.clone();
         if args.json {
-            println!("{}", json!({ "listening": url, "inspector": inspector.url }));
+            println!(
+                "{}",
+                json!({ "listening": url, "inspector": inspector.url })
+            );
         } else {
             println!("listening on {url}");
             if let Some(line) = inspector.line() {

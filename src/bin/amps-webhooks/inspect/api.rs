@@ -52,10 +52,7 @@ async fn one(State(inspector): State<Arc<Inspector>>, Path(seq): Path<String>) -
     let entry = seq.parse().ok().and_then(|seq| inspector.recorder.get(seq));
     match entry {
         Some(entry) => Json(inspector.judge.detail(&entry).json(&entry)).into_response(),
-        None => error(
-            StatusCode::NOT_FOUND,
-            &format!("no request #{seq} is kept"),
-        ),
+        None => error(StatusCode::NOT_FOUND, &format!("no request #{seq} is kept")),
     }
 }
 

@@ -133,14 +133,16 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
 
 /// The one `webhook-timestamp` (else `svix-timestamp`) header, when it is a number of seconds.
 fn timestamp_header(headers: &HeaderMap) -> Option<u64> {
-    ["webhook-timestamp", "svix-timestamp"].iter().find_map(|name| {
-        let mut values = headers.get_all(*name).iter();
-        let value = values.next()?;
-        if values.next().is_some() {
-            return None;
-        }
-        value.to_str().ok()?.trim().parse().ok()
-    })
+    ["webhook-timestamp", "svix-timestamp"]
+        .iter()
+        .find_map(|name| {
+            let mut values = headers.get_all(*name).iter();
+            let value = values.next()?;
+            if values.next().is_some() {
+                return None;
+            }
+            value.to_str().ok()?.trim().parse().ok()
+        })
 }
 
 /// The body from its chunks: the one chunk as it is, else the chunks joined.

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use base64::Engine as _;
 
-use amps_webhooks::{AmpsEvent, KeySet, MockClock, VerifyError, Verifier};
+use amps_webhooks::{AmpsEvent, KeySet, MockClock, Verifier, VerifyError};
 use serde_json::{Value, json};
 
 use super::record::{Entry, body_field};
@@ -219,7 +219,10 @@ mod tests {
     fn json_keeps_its_field_order() {
         assert_eq!(
             body_view(br#"{"b":1,"a":[true]}"#),
-            ("json", "{\n  \"b\": 1,\n  \"a\": [\n    true\n  ]\n}".to_owned())
+            (
+                "json",
+                "{\n  \"b\": 1,\n  \"a\": [\n    true\n  ]\n}".to_owned()
+            )
         );
         assert_eq!(body_view(b"{\"a\":1} x").0, "text");
         assert_eq!(

@@ -218,7 +218,13 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for host in ["127.0.0.1:4040", "localhost:4040", "[::1]:4040", "LOCALHOST", "127.0.0.2"] {
+        for host in [
+            "127.0.0.1:4040",
+            "localhost:4040",
+            "[::1]:4040",
+            "LOCALHOST",
+            "127.0.0.2",
+        ] {
             assert!(loopback_host(host), "{host}");
         }
         for host in ["evil.example:4040", "", "10.0.0.1:4040", "[2001:db8::1]:80"] {

@@ -138,15 +138,17 @@ impl Recorder {
             let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
             let seq = ring.next_seq;
             ring.next_seq += 1;
-            let duplicate_of = capture.key.as_ref().and_then(|key| {
-                match ring.first_of_key.get(key) {
-                    Some(first) => Some(*first),
-                    None => {
-                        ring.first_of_key.insert(key.clone(), seq);
-                        None
-                    }
-                }
-            });
+            let duplicate_of =
+                capture
+                    .key
+                    .as_ref()
+                    .and_then(|key| match ring.first_of_key.get(key) {
+                        Some(first) => Some(*first),
+                        None => {
+                            ring.first_of_key.insert(key.clone(), seq);
+                            None
+                        }
+                    });
             let entry = Arc::new(Entry {
                 seq,
                 duplicate_of,
