@@ -4,6 +4,8 @@
 
 mod inspect_common;
 
+use std::process::Command;
+
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use inspect_common::{Listen, SECRET_KEY, envelope, now, signed, signed_at};
@@ -306,4 +308,55 @@ async fn no_secret_in_any_answer_and_pages_are_locked_down() {
     )
     .await;
     assert_eq!(status, 403);
+}
+
+#[test]
+#[ignore = "needs jq on the PATH (installed by .ci/run)"]
+fn the_guides_inspector_example_runs_as_written() {
+    // The guide's `sh` block that uses the API, run by bash in an empty directory with this
+    // build's binary first on the PATH; its output is what the block's comments say.
+    assert!(
+        Command::new("jq").arg("--version").output().is_ok(),
+        "jq is missing: this test runs the guide's example, which uses it (`apt-get install -y jq`)"
+    );
+    let guide = include_str!("../src/docs/cli.md");
+    let block = guide
+        .split("```sh\n")
+        .filter_map(|rest| rest.split("\n```").next())
+        .find(|block| block.contains("api/requests"))
+        .expect("the guide has the inspector's example");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", block])
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .env_remove("AMPS_WEBHOOKS_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let expected: Vec<&str> = block
+        .lines()
+        .filter_map(|line| line.strip_prefix("# "))
+        .map(|line| line.split(": ").next().unwrap())
+        .collect();
+    let printed: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .collect();
+    assert_eq!(printed, expected, "{stdout}");
 }
