@@ -189,6 +189,17 @@ async fn the_list_keeps_the_last_n_newest_first() {
     assert_eq!(list["requests"][3]["id"], "msg_keep_5");
     assert_eq!(listen.get("api/requests/5").await.0, 404);
     assert_eq!(listen.get("api/requests/6").await.0, 200);
+
+    // The first delivery of a key is gone from the list: a duplicate of it links to none; a
+    // duplicate of a key still kept links to its first.
+    for (n, first) in [(0, json!(null)), (8, json!(9))] {
+        let body = envelope(&format!("evt_keep_{n}"));
+        let headers = signed(&format!("msg_keep_{n}"), body.as_bytes());
+        assert_eq!(listen.post(&headers, body).await, 200);
+        let (_, list) = listen.get_json("api/requests").await;
+        assert_eq!(list["requests"][0]["outcome"], "duplicate");
+        assert_eq!(list["requests"][0]["duplicate_of"], first, "evt_keep_{n}");
+    }
 }
 
 #[tokio::test]

@@ -43,7 +43,7 @@ impl Judge {
         let within_tolerance = entry
             .timestamp_skew_s()
             .map(|skew| skew.unsigned_abs() <= self.tolerance_s);
-        let Some(timestamp) = c.timestamp else {
+        let Some(timestamp) = c.timestamp() else {
             return Detail {
                 signatures: Vec::new(),
                 within_tolerance,
@@ -62,21 +62,17 @@ impl Judge {
                 parse_error: None,
             };
         };
-        let signature_at = c
-            .headers
+        let listed = c.header_list();
+        let signature_at = listed
             .iter()
             .position(|(name, _)| name == "webhook-signature")
-            .or_else(|| {
-                c.headers
-                    .iter()
-                    .position(|(name, _)| name == "svix-signature")
-            });
+            .or_else(|| listed.iter().position(|(name, _)| name == "svix-signature"));
         let signatures = signature_at.map_or_else(Vec::new, |at| {
-            c.headers[at]
+            listed[at]
                 .1
                 .split_ascii_whitespace()
                 .map(|one| {
-                    let mut headers = c.headers.clone();
+                    let mut headers = listed.clone();
                     headers[at].1 = one.to_owned();
                     let (matched, note) = match verifier.verify(&headers, &c.body) {
                         Ok(_) => (Some(true), None),
@@ -92,7 +88,7 @@ impl Judge {
                 .collect()
         });
         let parse_error = verifier
-            .verify(&c.headers, &c.body)
+            .verify(&listed, &c.body)
             .ok()
             .and_then(|verified| verified.parse::<AmpsEvent>().err())
             .map(|error| chain(&error));
@@ -187,7 +183,7 @@ pub(crate) fn curl(entry: &Entry, url: &str) -> String {
         shlex::try_quote(text).map_or_else(|_| "''".to_owned(), |quoted| quoted.into_owned())
     };
     let mut command = format!("curl -X {} {}", entry.capture.method, quote(url));
-    for (name, value) in &entry.capture.headers {
+    for (name, value) in &entry.capture.header_list() {
         if matches!(
             name.as_str(),
             "host" | "content-length" | "transfer-encoding" | "connection"

@@ -117,6 +117,7 @@ pub(crate) async fn start(
     }
     let keep = usize::try_from(args.inspect_keep).unwrap_or(usize::MAX);
     let recorder = Arc::new(record::Recorder::new(keep));
+    let judge_limit = judge.max_body_bytes;
     let inspector = Arc::new(Inspector {
         recorder: Arc::clone(&recorder),
         signer: hmac_signer(&judge.keys),
@@ -124,7 +125,11 @@ pub(crate) async fn start(
         listening: listening.to_owned(),
         app: OnceLock::new(),
     });
-    let state = capture::CaptureState { recorder, readers };
+    let state = capture::CaptureState {
+        recorder,
+        readers,
+        max_body_bytes: judge_limit,
+    };
     let app = app.layer(middleware::from_fn_with_state(state, capture::capture));
     let _ = inspector.app.set(app.clone());
     let pages = routes(Arc::clone(&inspector), addr.ip());

@@ -59,11 +59,11 @@ impl Row {
             seq: entry.seq,
             time: c.received_at.strftime("%H:%M:%S").to_string(),
             received_at: c.received_at.to_string(),
-            id: c.id.clone().unwrap_or_default(),
-            event_type: c.event_type.clone().unwrap_or_default(),
-            outcome: c.outcome,
-            status: c.status,
-            reason: c.reason.clone().unwrap_or_default(),
+            id: c.id().unwrap_or_default().to_owned(),
+            event_type: c.event_type().unwrap_or_default().to_owned(),
+            outcome: c.outcome(),
+            status: c.status(),
+            reason: c.reason().unwrap_or_default(),
         }
     }
 }
@@ -97,7 +97,7 @@ struct DetailPage<'a> {
     duplicate_of: Option<u64>,
     replay_of: Option<u64>,
     signatures: Vec<Verdict>,
-    headers: &'a [(String, String)],
+    headers: Vec<(String, String)>,
     body_kind: &'static str,
     body: String,
     parse_error: Option<String>,
@@ -148,7 +148,7 @@ async fn index(State(inspector): State<Arc<Inspector>>) -> Response {
     let entries = inspector.recorder.list();
     let types: BTreeSet<String> = entries
         .iter()
-        .filter_map(|entry| entry.capture.event_type.clone())
+        .filter_map(|entry| entry.capture.event_type().map(str::to_owned))
         .collect();
     let rendered = IndexPage {
         listening: &inspector.listening,
@@ -181,16 +181,16 @@ async fn detail(State(inspector): State<Arc<Inspector>>, Path(seq): Path<String>
     });
     let rendered = DetailPage {
         row: Row::of(&entry),
-        method: &c.method,
-        path: &c.path,
-        key: c.key.clone().unwrap_or_default(),
+        method: c.method.as_str(),
+        path: c.path(),
+        key: c.key().unwrap_or_default().to_owned(),
         skew: entry.timestamp_skew_s(),
         within_tolerance: judged.within_tolerance,
         tolerance_s: inspector.judge.tolerance_s,
         duplicate_of: entry.duplicate_of,
         replay_of: c.replay_of,
         signatures: judged.signatures,
-        headers: &c.headers,
+        headers: c.header_list(),
         body_kind,
         body,
         parse_error: judged.parse_error,

@@ -2,10 +2,14 @@
 //! last, each numbered by an increasing `seq`; who first delivered each idempotency key (for
 //! "duplicate of #N"); and the broadcast channel that tells the live page of each new entry.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use amps_webhooks::integrations::{Delivery, Outcome};
+use axum::http::{HeaderMap, Method};
 use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{Value, json};
@@ -24,25 +28,113 @@ pub(crate) struct Forward {
     pub(crate) body: Bytes,
 }
 
-/// What the capture saw of one request, before it is numbered.
+/// What the capture saw of one request, before it is numbered: its own copy of the path, the
+/// headers (one string) and the body, so that the connection's read buffer, which the
+/// request's parts point into, is not held; the [`Delivery`] (shared strings). The text of each
+/// field is made when the entry is read.
 #[derive(Debug, Clone)]
 pub(crate) struct Capture {
     pub(crate) received_at: jiff::Timestamp,
-    pub(crate) method: String,
+    pub(crate) method: Method,
     pub(crate) path: String,
-    pub(crate) id: Option<String>,
-    pub(crate) event_type: Option<String>,
-    pub(crate) key: Option<String>,
-    pub(crate) outcome: &'static str,
-    pub(crate) status: u16,
-    pub(crate) reason: Option<String>,
-    /// The `webhook-timestamp` (or `svix-timestamp`) header, when it is one number.
-    pub(crate) timestamp: Option<u64>,
-    pub(crate) headers: Vec<(String, String)>,
+    /// One `name:value` line per header, in the order received (a name holds no `:`, a value
+    /// no line break).
+    pub(crate) headers: String,
     pub(crate) body: Bytes,
+    /// What the receiver made of it; none for a request to no webhook route.
+    pub(crate) delivery: Option<Delivery>,
+    /// The type the handler parsed, when the delivery has none (a bare body).
+    pub(crate) parsed_type: Option<String>,
+    /// The response's status.
+    pub(crate) status: u16,
     pub(crate) forward: Option<Forward>,
     /// The entry this request replays, when it is a replay.
     pub(crate) replay_of: Option<u64>,
+}
+
+impl Capture {
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The headers as `(name, value)`.
+    fn header_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers.lines().filter_map(|line| line.split_once(':'))
+    }
+
+    pub(crate) fn id(&self) -> Option<&str> {
+        self.delivery.as_ref()?.id()
+    }
+
+    pub(crate) fn event_type(&self) -> Option<&str> {
+        self.delivery
+            .as_ref()
+            .and_then(Delivery::event_type)
+            .or(self.parsed_type.as_deref())
+    }
+
+    pub(crate) fn key(&self) -> Option<&str> {
+        self.delivery.as_ref()?.key()
+    }
+
+    pub(crate) fn outcome(&self) -> &'static str {
+        self.delivery
+            .as_ref()
+            .map_or(Outcome::Rejected, Delivery::outcome)
+            .as_str()
+    }
+
+    pub(crate) fn status(&self) -> u16 {
+        self.delivery.as_ref().map_or(self.status, Delivery::status)
+    }
+
+    pub(crate) fn reason(&self) -> Option<String> {
+        match &self.delivery {
+            Some(delivery) => delivery.reason().map(str::to_owned),
+            None => Some(format!(
+                "no webhook route for {} {}",
+                self.method,
+                self.path()
+            )),
+        }
+    }
+
+    /// The one `webhook-timestamp` (else `svix-timestamp`) header, when it is a number.
+    pub(crate) fn timestamp(&self) -> Option<u64> {
+        ["webhook-timestamp", "svix-timestamp"]
+            .iter()
+            .find_map(|wanted| {
+                let mut values = self.header_pairs().filter(|(name, _)| name == wanted);
+                let (_, value) = values.next()?;
+                if values.next().is_some() {
+                    return None;
+                }
+                value.trim().parse().ok()
+            })
+    }
+
+    /// The headers in the order received, values as text (a byte outside UTF-8 as U+FFFD).
+    pub(crate) fn header_list(&self) -> Vec<(String, String)> {
+        self.header_pairs()
+            .map(|(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    }
+}
+
+/// The headers of `map` as [`Capture::headers`] holds them.
+pub(crate) fn header_lines(map: &HeaderMap) -> String {
+    let mut lines = String::with_capacity(
+        map.iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 2)
+            .sum(),
+    );
+    for (name, value) in map {
+        lines.push_str(name.as_str());
+        lines.push(':');
+        lines.push_str(&String::from_utf8_lossy(value.as_bytes()));
+        lines.push('\n');
+    }
+    lines
 }
 
 /// One recorded request: its capture, its number, and the first delivery of its key.
@@ -56,7 +148,7 @@ pub(crate) struct Entry {
 impl Entry {
     /// Receipt minus `webhook-timestamp`, in whole seconds.
     pub(crate) fn timestamp_skew_s(&self) -> Option<i64> {
-        let timestamp = i64::try_from(self.capture.timestamp?).ok()?;
+        let timestamp = i64::try_from(self.capture.timestamp()?).ok()?;
         Some(self.capture.received_at.as_second() - timestamp)
     }
 
@@ -66,18 +158,18 @@ impl Entry {
         let mut entry = json!({
             "seq": self.seq,
             "received_at": c.received_at.to_string(),
-            "method": c.method,
-            "path": c.path,
-            "id": c.id,
-            "type": c.event_type,
-            "key": c.key,
-            "outcome": c.outcome,
-            "status": c.status,
-            "reason": c.reason,
+            "method": c.method.as_str(),
+            "path": c.path(),
+            "id": c.id(),
+            "type": c.event_type(),
+            "key": c.key(),
+            "outcome": c.outcome(),
+            "status": c.status(),
+            "reason": c.reason(),
             "timestamp_skew_s": self.timestamp_skew_s(),
             "duplicate_of": self.duplicate_of,
             "replay_of": c.replay_of,
-            "headers": c.headers.iter().map(|(n, v)| [n, v]).collect::<Vec<_>>(),
+            "headers": c.header_list().iter().map(|(n, v)| [n, v]).collect::<Vec<_>>(),
             "forward": c.forward.as_ref().map(|f| json!({
                 "status": f.status, "latency_ms": f.latency.as_millis(),
             })),
@@ -102,14 +194,25 @@ pub(crate) fn body_field(body: &[u8]) -> (&'static str, Value) {
 struct Ring {
     next_seq: u64,
     entries: VecDeque<Arc<Entry>>,
-    /// Each idempotency key's first entry still in the ring.
-    first_of_key: HashMap<String, u64>,
+    /// Each idempotency key's first entry still in the ring, by the key's hash (the entry's
+    /// own key is compared on a match: a collision is no duplicate).
+    first_of_key: HashMap<u64, u64>,
+}
+
+impl Ring {
+    /// The entry numbered `seq`, while it is kept (the numbers in the ring are consecutive).
+    fn get(&self, seq: u64) -> Option<&Arc<Entry>> {
+        let first = self.entries.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.entries.get(index)
+    }
 }
 
 /// The bounded store of entries, shared by the capture, the API and the pages.
 pub(crate) struct Recorder {
     keep: usize,
     ring: Mutex<Ring>,
+    hasher: RandomState,
     stream: broadcast::Sender<Arc<Entry>>,
 }
 
@@ -123,6 +226,7 @@ impl Recorder {
                 entries: VecDeque::with_capacity(keep.clamp(1, 4096)),
                 first_of_key: HashMap::new(),
             }),
+            hasher: RandomState::new(),
             stream: broadcast::channel(STREAM_BACKLOG).0,
         }
     }
@@ -134,33 +238,35 @@ impl Recorder {
 
     /// Numbers `capture`, keeps it (dropping the oldest entry when full) and tells the stream.
     pub(crate) fn record(&self, capture: Capture) -> Arc<Entry> {
+        let hash = capture.key().map(|key| self.hasher.hash_one(key));
         let entry = {
             let mut ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
             let seq = ring.next_seq;
             ring.next_seq += 1;
-            let duplicate_of =
-                capture
-                    .key
-                    .as_ref()
-                    .and_then(|key| match ring.first_of_key.get(key) {
-                        Some(first) => Some(*first),
-                        None => {
-                            ring.first_of_key.insert(key.clone(), seq);
-                            None
-                        }
-                    });
+            if ring.entries.len() == self.keep
+                && let Some(oldest) = ring.entries.pop_front()
+                && let Some(key) = oldest.capture.key()
+            {
+                let hash = self.hasher.hash_one(key);
+                if ring.first_of_key.get(&hash) == Some(&oldest.seq) {
+                    ring.first_of_key.remove(&hash);
+                }
+            }
+            let duplicate_of = hash.and_then(|hash| match ring.first_of_key.get(&hash) {
+                Some(&first) => ring
+                    .get(first)
+                    .filter(|first| first.capture.key() == capture.key())
+                    .map(|first| first.seq),
+                None => {
+                    ring.first_of_key.insert(hash, seq);
+                    None
+                }
+            });
             let entry = Arc::new(Entry {
                 seq,
                 duplicate_of,
                 capture,
             });
-            if ring.entries.len() == self.keep
-                && let Some(oldest) = ring.entries.pop_front()
-                && let Some(key) = &oldest.capture.key
-                && ring.first_of_key.get(key) == Some(&oldest.seq)
-            {
-                ring.first_of_key.remove(key);
-            }
             ring.entries.push_back(Arc::clone(&entry));
             entry
         };
@@ -178,9 +284,7 @@ impl Recorder {
     /// The entry numbered `seq`, while it is kept.
     pub(crate) fn get(&self, seq: u64) -> Option<Arc<Entry>> {
         let ring = self.ring.lock().unwrap_or_else(PoisonError::into_inner);
-        let first = ring.entries.front()?.seq;
-        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
-        ring.entries.get(index).cloned()
+        ring.get(seq).cloned()
     }
 
     /// A receiver of every entry recorded from now on.
@@ -193,33 +297,37 @@ impl Recorder {
 mod tests {
     use super::*;
 
-    fn capture(key: Option<&str>) -> Capture {
+    fn capture() -> Capture {
+        let mut map = HeaderMap::new();
+        map.insert(
+            "webhook-id",
+            "msg_1".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        map.insert(
+            "webhook-timestamp",
+            "1799999990".parse().unwrap_or_else(|_| unreachable!()),
+        );
+        let headers = header_lines(&map);
         Capture {
             received_at: jiff::Timestamp::from_second(1_800_000_000).unwrap_or_default(),
-            method: "POST".to_owned(),
+            method: Method::POST,
             path: "/webhooks".to_owned(),
-            id: Some("msg_1".to_owned()),
-            event_type: None,
-            key: key.map(str::to_owned),
-            outcome: "processed",
-            status: 200,
-            reason: None,
-            timestamp: Some(1_799_999_990),
-            headers: vec![("webhook-id".to_owned(), "msg_1".to_owned())],
+            headers,
             body: Bytes::from_static(b"\xff\x00"),
+            delivery: None,
+            parsed_type: None,
+            status: 200,
             forward: None,
             replay_of: None,
         }
     }
 
     #[test]
-    fn the_ring_keeps_the_last_entries_and_their_first_keys() {
+    fn the_ring_keeps_the_last_entries() {
         let recorder = Recorder::new(2);
-        assert_eq!(recorder.record(capture(Some("k"))).duplicate_of, None);
-        assert_eq!(recorder.record(capture(Some("k"))).duplicate_of, Some(1));
-        // The first of `k` leaves the ring: the next `k` is a first again.
-        assert_eq!(recorder.record(capture(None)).seq, 3);
-        assert_eq!(recorder.record(capture(Some("k"))).duplicate_of, None);
+        for seq in 1..=4 {
+            assert_eq!(recorder.record(capture()).seq, seq);
+        }
         let seqs: Vec<u64> = recorder.list().iter().map(|e| e.seq).collect();
         assert_eq!(seqs, [4, 3]);
         assert_eq!(recorder.get(2).map(|e| e.seq), None);
@@ -229,12 +337,17 @@ mod tests {
 
     #[test]
     fn json_has_the_skew_and_a_binary_body_in_base64() {
-        let entry = Recorder::new(1).record(capture(None));
+        let entry = Recorder::new(1).record(capture());
         let json = entry.json();
         assert_eq!(json["timestamp_skew_s"], 10);
         assert_eq!(json["body_base64"], "/wA=");
         assert_eq!(json.get("body"), None);
-        assert_eq!(json["headers"], json!([["webhook-id", "msg_1"]]));
+        assert_eq!(
+            json["headers"],
+            json!([["webhook-id", "msg_1"], ["webhook-timestamp", "1799999990"]])
+        );
+        assert_eq!(json["outcome"], "rejected");
+        assert_eq!(json["reason"], "no webhook route for POST /webhooks");
         assert_eq!(json["received_at"], "2027-01-15T08:00:00Z");
     }
 }

@@ -65,7 +65,7 @@ pub(crate) async fn replay(
         .recorder
         .get(seq)
         .ok_or(ReplayError::Unknown(seq))?;
-    let recorded = Fixture::record(&entry.capture.headers, &entry.capture.body, 0);
+    let recorded = Fixture::record(&entry.capture.header_list(), &entry.capture.body, 0);
     let fixture = if resign {
         let signer = inspector.signer.as_ref().ok_or(ReplayError::NoSecret)?;
         recorded
@@ -81,7 +81,7 @@ pub(crate) async fn replay(
         .ok_or_else(|| ReplayError::Broken("the receiver is not started".to_owned()))?;
     let mut request = Request::builder()
         .method(entry.capture.method.as_str())
-        .uri(entry.capture.path.as_str());
+        .uri(entry.capture.path());
     for (name, value) in fixture.headers() {
         request = request.header(name, value);
     }
