@@ -371,3 +371,44 @@ fn the_guides_inspector_example_runs_as_written() {
         .collect();
     assert_eq!(printed, expected, "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forwarded_request_shows_the_apps_answer() {
+    // The app answers 500 with a 2 KiB body: the entry has its status and latency, the detail
+    // its first KiB; the sender gets the whole answer.
+    let answer = "e".repeat(2048);
+    let app_body = answer.clone();
+    let app = axum::Router::new().route(
+        "/app",
+        axum::routing::post(move || {
+            let body = app_body.clone();
+            async move { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, body) }
+        }),
+    );
+    let socket = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let app_url = format!("http://{}/app", socket.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(socket, app).await.unwrap() });
+
+    let mut listen = Listen::start(&["--forward-to", &app_url]);
+    let body = envelope("evt_forward");
+    let headers = signed("msg_forward", body.as_bytes());
+    let (status, sent_back) = inspect_common::request(
+        "POST",
+        &listen.url,
+        &headers,
+        Bytes::from(body.clone()),
+    )
+    .await;
+    let _ = listen.next_line();
+    assert_eq!(status, 500);
+    assert_eq!(sent_back, answer.as_bytes());
+    let (_, list) = listen.get_json("api/requests").await;
+    let entry = &list["requests"][0];
+    assert_eq!(entry["outcome"], "failed");
+    assert_eq!(entry["reason"], "the app answered 500");
+    assert_eq!(entry["forward"]["status"], 500);
+    assert!(entry["forward"]["latency_ms"].is_u64(), "{entry}");
+    assert_eq!(entry["forward"].as_object().unwrap().len(), 2, "{entry}");
+    let (_, detail) = listen.get_json("api/requests/1").await;
+    assert_eq!(detail["forward"]["body"], "e".repeat(1024));
+}

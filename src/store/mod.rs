@@ -137,7 +137,7 @@ use std::time::Duration;
 pub use crate::error::{BoxError, StoreError};
 
 #[cfg(any(feature = "redis", feature = "postgres"))]
-mod backend;
+pub(crate) mod backend;
 mod dedup;
 mod future;
 mod guard;
@@ -146,14 +146,14 @@ mod guard;
 mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-mod postgres;
+pub(crate) mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-mod redis;
+pub(crate) mod redis;
 
-#[cfg(feature = "queue")]
-pub(crate) use dedup::tagged_key;
 pub use dedup::{Admission, Deduplicated, Deduplicator};
+#[cfg(feature = "queue")]
+pub(crate) use dedup::{tagged_key, valid_namespace};
 pub use future::{BoxFuture, StoreFuture};
 pub use guard::ClaimGuard;
 #[cfg(feature = "memory")]

@@ -51,7 +51,7 @@ impl std::fmt::Debug for PostgresStoreBuilder {
 
 /// A valid unquoted identifier of at most `max` bytes: a lowercase letter or `_`, then
 /// lowercase letters, digits and `_`.
-fn valid_identifier(name: &str, max: usize) -> bool {
+pub(crate) fn valid_identifier(name: &str, max: usize) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
         && name.len() <= max

@@ -20,6 +20,12 @@ pub use builder::PostgresStoreBuilder;
 pub use inbox::{InboxClaim, PostgresInbox};
 pub use store::PostgresStore;
 
+/// What the PostgreSQL queue shares with the store: names checked alike, times bound alike.
+#[cfg(feature = "queue")]
+pub(crate) use builder::valid_identifier;
+#[cfg(feature = "queue")]
+pub(crate) use sql::{micros, micros_after, ts};
+
 const STORE: &str = "postgres";
 
 /// The default table name.

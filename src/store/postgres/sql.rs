@@ -19,7 +19,7 @@ const MAX_MICROS: i64 = 253_402_300_799_000_000;
 const MAX_ATTEMPTS: usize = 8;
 
 /// A `timestamptz` from bound microseconds since the Unix epoch.
-fn ts(param: usize) -> String {
+pub(crate) fn ts(param: usize) -> String {
     format!("(timestamptz 'epoch' + ${param}::int8 * interval '1 microsecond')")
 }
 
@@ -173,7 +173,7 @@ pub(super) enum Found {
 }
 
 /// Microseconds since the Unix epoch, saturating at 0 and at [`MAX_MICROS`].
-pub(super) fn micros(time: SystemTime) -> i64 {
+pub(crate) fn micros(time: SystemTime) -> i64 {
     time.duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
             i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
@@ -182,7 +182,7 @@ pub(super) fn micros(time: SystemTime) -> i64 {
 }
 
 /// `now + by` in microseconds, saturating.
-pub(super) fn micros_after(now: i64, by: Duration) -> i64 {
+pub(crate) fn micros_after(now: i64, by: Duration) -> i64 {
     now.saturating_add(i64::try_from(by.as_micros()).unwrap_or(i64::MAX))
         .min(MAX_MICROS)
 }

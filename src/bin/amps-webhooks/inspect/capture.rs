@@ -10,25 +10,23 @@ use axum::body::HttpBody as _;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyStream, StreamBody};
+use tokio_stream::StreamExt as _;
 use http_body_util::BodyExt as _;
 use tokio::sync::oneshot;
 
-use super::record::{Capture, Entry, Forward, Recorder, header_lines};
+use super::record::{Capture, Entry, Forward, Made, Recorder, header_lines};
+use crate::forward::Forwarded;
+use crate::report::{ParsedType, Recorded};
 
-/// What the listener's own response extensions say beyond the [`Delivery`]: the type the
-/// handler parsed, and the app's answer when forwarding.
-#[derive(Clone, Copy)]
-pub(crate) struct Readers {
-    pub(crate) event_type: fn(&Response) -> Option<String>,
-    pub(crate) forward: fn(&Response) -> Option<Forward>,
-}
+/// How much of the app's answer is kept.
+const FORWARD_HEAD_BYTES: usize = 1024;
 
 /// The capture's state: where entries go, and how to read the response.
 #[derive(Clone)]
 pub(crate) struct CaptureState {
     pub(crate) recorder: Arc<Recorder>,
-    pub(crate) readers: Readers,
     /// The receiver's body limit: the most bytes copied in advance.
     pub(crate) max_body_bytes: usize,
 }
@@ -73,10 +71,35 @@ pub(crate) async fn capture(
     });
     let response = next.run(request).await;
     let body = std::mem::take(&mut *copy.lock().unwrap_or_else(PoisonError::into_inner)).freeze();
-    let delivery = response.extensions().get::<Delivery>().cloned();
-    let parsed_type = match &delivery {
-        Some(delivery) if delivery.event_type().is_some() => None,
-        _ => (state.readers.event_type)(&response),
+    let outcome = match (
+        response.extensions().get::<Delivery>(),
+        response.extensions().get::<Recorded>(),
+    ) {
+        (Some(delivery), _) => Made::Delivery(delivery.clone()),
+        (None, Some(recorded)) => Made::Recorded(recorded.clone()),
+        (None, None) => Made::Nothing,
+    };
+    let parsed_type = match &outcome {
+        Made::Delivery(delivery) if delivery.event_type().is_some() => None,
+        _ => response
+            .extensions()
+            .get::<ParsedType>()
+            .map(|parsed| parsed.0.clone()),
+    };
+    let status = response.status().as_u16();
+    let forwarded = response.extensions().get::<Forwarded>().cloned();
+    let (response, forward) = match forwarded {
+        Some(forwarded) => {
+            let (response, head) = answer_head(response).await;
+            let forward = Forward {
+                status: forwarded.status,
+                latency: forwarded.latency,
+                body: head,
+                failure: forwarded.failure(),
+            };
+            (response, Some(forward))
+        }
+        None => (response, None),
     };
     let capture = Capture {
         received_at,
@@ -84,10 +107,10 @@ pub(crate) async fn capture(
         path,
         headers,
         body,
-        delivery,
+        outcome,
         parsed_type,
-        status: response.status().as_u16(),
-        forward: (state.readers.forward)(&response),
+        status,
+        forward,
         replay_of: ticket.as_ref().map(|ticket| ticket.of),
     };
     let entry = state.recorder.record(capture);
@@ -103,4 +126,34 @@ pub(crate) async fn capture(
         }
     }
     response
+}
+
+/// The first KiB of the app's answer, read from the response, which goes on whole to the
+/// sender: the frames read are put back in front of the rest.
+async fn answer_head(response: Response) -> (Response, Bytes) {
+    let (parts, mut body) = response.into_parts();
+    let mut read = Vec::new();
+    let mut head = BytesMut::new();
+    while head.len() < FORWARD_HEAD_BYTES {
+        let Some(frame) = body.frame().await else {
+            break;
+        };
+        if let Ok(frame) = &frame
+            && let Some(data) = frame.data_ref()
+        {
+            let room = FORWARD_HEAD_BYTES - head.len();
+            head.extend_from_slice(&data[..data.len().min(room)]);
+        }
+        let failed = frame.is_err();
+        read.push(frame);
+        if failed {
+            break;
+        }
+    }
+    let rest = BodyStream::new(body);
+    let whole = tokio_stream::iter(read).chain(rest);
+    (
+        Response::from_parts(parts, Body::new(StreamBody::new(whole))),
+        head.freeze(),
+    )
 }

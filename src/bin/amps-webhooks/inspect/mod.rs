@@ -32,7 +32,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use clap::Args;
 
-pub(crate) use capture::Readers;
 pub(crate) use detail::Judge;
 
 use crate::failure::{Failure, usage};
@@ -96,7 +95,6 @@ pub(crate) async fn start(
     args: &InspectArgs,
     judge: Judge,
     app: Router,
-    readers: Readers,
     listening: &str,
 ) -> Result<Started, Failure> {
     if args.no_inspect {
@@ -127,7 +125,6 @@ pub(crate) async fn start(
     });
     let state = capture::CaptureState {
         recorder,
-        readers,
         max_body_bytes: judge_limit,
     };
     let app = app.layer(middleware::from_fn_with_state(state, capture::capture));

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use amps_webhooks::integrations::{Delivery, Outcome};
+
+use crate::report::Recorded;
 use axum::http::{HeaderMap, Method};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -26,6 +28,8 @@ pub(crate) struct Forward {
     pub(crate) latency: Duration,
     /// The first KiB of the app's answer.
     pub(crate) body: Bytes,
+    /// Why the delivery failed at the app, when it did.
+    pub(crate) failure: Option<String>,
 }
 
 /// What the capture saw of one request, before it is numbered: its own copy of the path, the
@@ -41,8 +45,8 @@ pub(crate) struct Capture {
     /// no line break).
     pub(crate) headers: String,
     pub(crate) body: Bytes,
-    /// What the receiver made of it; none for a request to no webhook route.
-    pub(crate) delivery: Option<Delivery>,
+    /// What the receiver made of it.
+    pub(crate) outcome: Made,
     /// The type the handler parsed, when the delivery has none (a bare body).
     pub(crate) parsed_type: Option<String>,
     /// The response's status.
@@ -63,35 +67,55 @@ impl Capture {
     }
 
     pub(crate) fn id(&self) -> Option<&str> {
-        self.delivery.as_ref()?.id()
+        match &self.outcome {
+            Made::Delivery(delivery) => delivery.id(),
+            Made::Recorded(recorded) => recorded.id.as_deref(),
+            Made::Nothing => None,
+        }
     }
 
     pub(crate) fn event_type(&self) -> Option<&str> {
-        self.delivery
-            .as_ref()
-            .and_then(Delivery::event_type)
-            .or(self.parsed_type.as_deref())
+        let own = match &self.outcome {
+            Made::Delivery(delivery) => delivery.event_type(),
+            Made::Recorded(recorded) => recorded.event_type.as_deref(),
+            Made::Nothing => None,
+        };
+        own.or(self.parsed_type.as_deref())
     }
 
     pub(crate) fn key(&self) -> Option<&str> {
-        self.delivery.as_ref()?.key()
+        match &self.outcome {
+            Made::Delivery(delivery) => delivery.key(),
+            Made::Recorded(recorded) => recorded.key.as_deref(),
+            Made::Nothing => None,
+        }
     }
 
     pub(crate) fn outcome(&self) -> &'static str {
-        self.delivery
-            .as_ref()
-            .map_or(Outcome::Rejected, Delivery::outcome)
-            .as_str()
+        match &self.outcome {
+            Made::Delivery(delivery) => delivery.outcome().as_str(),
+            Made::Recorded(recorded) => recorded.outcome,
+            Made::Nothing => Outcome::Rejected.as_str(),
+        }
     }
 
     pub(crate) fn status(&self) -> u16 {
-        self.delivery.as_ref().map_or(self.status, Delivery::status)
+        match &self.outcome {
+            Made::Delivery(delivery) => delivery.status(),
+            Made::Recorded(recorded) => recorded.status,
+            Made::Nothing => self.status,
+        }
     }
 
+    /// Why it was not processed; the app's failure when forwarding says more than "502".
     pub(crate) fn reason(&self) -> Option<String> {
-        match &self.delivery {
-            Some(delivery) => delivery.reason().map(str::to_owned),
-            None => Some(format!(
+        if let Some(failure) = self.forward.as_ref().and_then(|f| f.failure.clone()) {
+            return Some(failure);
+        }
+        match &self.outcome {
+            Made::Delivery(delivery) => delivery.reason().map(str::to_owned),
+            Made::Recorded(recorded) => recorded.reason.clone(),
+            Made::Nothing => Some(format!(
                 "no webhook route for {} {}",
                 self.method,
                 self.path()
@@ -135,6 +159,15 @@ pub(crate) fn header_lines(map: &HeaderMap) -> String {
         lines.push('\n');
     }
     lines
+}
+
+/// What the receiver made of a request: the deduplicating layer's [`Delivery`], the
+/// enqueueing route's [`Recorded`], or neither (no webhook route).
+#[derive(Debug, Clone)]
+pub(crate) enum Made {
+    Delivery(Delivery),
+    Recorded(Recorded),
+    Nothing,
 }
 
 /// One recorded request: its capture, its number, and the first delivery of its key.
@@ -314,7 +347,7 @@ mod tests {
             path: "/webhooks".to_owned(),
             headers,
             body: Bytes::from_static(b"\xff\x00"),
-            delivery: None,
+            outcome: Made::Nothing,
             parsed_type: None,
             status: 200,
             forward: None,
