@@ -392,13 +392,8 @@ async fn a_forwarded_request_shows_the_apps_answer() {
     let mut listen = Listen::start(&["--forward-to", &app_url]);
     let body = envelope("evt_forward");
     let headers = signed("msg_forward", body.as_bytes());
-    let (status, sent_back) = inspect_common::request(
-        "POST",
-        &listen.url,
-        &headers,
-        Bytes::from(body.clone()),
-    )
-    .await;
+    let (status, sent_back) =
+        inspect_common::request("POST", &listen.url, &headers, Bytes::from(body.clone())).await;
     let _ = listen.next_line();
     assert_eq!(status, 500);
     assert_eq!(sent_back, answer.as_bytes());

@@ -11,10 +11,10 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyStream, StreamBody};
-use tokio_stream::StreamExt as _;
 use http_body_util::BodyExt as _;
+use http_body_util::{BodyStream, StreamBody};
 use tokio::sync::oneshot;
+use tokio_stream::StreamExt as _;
 
 use super::record::{Capture, Entry, Forward, Made, Recorder, header_lines};
 use crate::forward::Forwarded;
