@@ -223,7 +223,7 @@ mod tests {
         assert_eq!(body_view(b"{\"a\":1} x").0, "text");
         assert_eq!(
             body_view(b"\xffA"),
-            ("hex", format!("00000000  ff 41 {}  .A\n", "   ".repeat(14)))
+            ("hex", format!("00000000  ff 41 {} .A\n", "   ".repeat(14)))
         );
     }
 }
