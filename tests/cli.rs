@@ -445,6 +445,10 @@ fn the_guides_local_loop_runs_as_written() {
         .strip_prefix("listening on ")
         .expect("listen prints its URL first")
         .to_owned();
+    assert!(
+        next(&mut line).starts_with("inspector on http://127.0.0.1:"),
+        "listen names its inspector second"
+    );
     let out = Command::new("bash")
         .args([
             "-euo",
@@ -478,5 +482,57 @@ fn the_guides_local_loop_runs_as_written() {
         duplicate.starts_with("duplicate   200 msg_")
             && duplicate.ends_with("key=evt_1  (already processed; handler not run)"),
         "{duplicate}"
+    );
+}
+
+/// Without `--secret`/`--key`, `verify` takes the keys of `AMPS_WEBHOOKS_SECRET`, separated by
+/// spaces or commas; neither is a usage error naming both.
+#[test]
+fn verify_reads_the_secret_from_the_environment() {
+    let headers = sign("msg_env", "1614265330", BODY);
+    let mut args = vec![
+        "verify".to_owned(),
+        "--now".to_owned(),
+        "1614265330".to_owned(),
+    ];
+    for header in &headers {
+        args.extend(["-H".to_owned(), header.clone()]);
+    }
+    let with_env = |value: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args(&args)
+            .env("AMPS_WEBHOOKS_SECRET", value)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let _ = child.stdin.take().unwrap().write_all(BODY);
+        child.wait_with_output().unwrap()
+    };
+    let other = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    for value in [
+        SECRET.to_owned(),
+        format!("{other},{SECRET}"),
+        format!(" {other}  {SECRET}\n"),
+    ] {
+        let out = with_env(&value);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let event: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(event["id"], "msg_env");
+    }
+    // Only the other key: the signature matches none.
+    let out = with_env(other);
+    assert_eq!(out.status.code(), Some(1));
+    let out = with_env("");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "no key: give --secret S (repeat it for several) or set AMPS_WEBHOOKS_SECRET (keys separated by spaces or commas)\n"
     );
 }

@@ -131,9 +131,15 @@ async fn the_readable_line_shows_the_apps_status() {
     let app = App::start(&[]).await;
     let mut args = vec!["listen", "--secret", cli_common::SECRET, "--port", "0"];
     args.extend(["--path", "/hooks", "--forward-to", &app.url]);
+    args.extend(["--inspect", "127.0.0.1:0"]);
     let mut listener = cli_common::Tool::spawn(&args);
     let first = listener.next_line();
     let url = first.strip_prefix("listening on ").unwrap().to_owned();
+    let second = listener.next_line();
+    assert!(
+        second.starts_with("inspector on http://127.0.0.1:"),
+        "{second}"
+    );
     assert_eq!(post(&url, &signed("msg_fwd_4", BODY), BODY).await.0, 200);
     let line = listener.next_line();
     let prefix = "processed   200 msg_fwd_4 type=push.completed key=evt_fwd forward=200 in ";

@@ -33,6 +33,7 @@ impl Listener {
             .args([
                 "listen", "--secret", SECRET, "--port", "0", "--path", "/hooks",
             ])
+            .args(["--inspect", "127.0.0.1:0"])
             .args(extra)
             .stdout(Stdio::piped())
             .spawn()
@@ -44,6 +45,13 @@ impl Listener {
             let line: serde_json::Value = serde_json::from_str(&first).unwrap();
             line["listening"].as_str().unwrap().to_owned()
         } else {
+            // The inspector's line follows the URL's.
+            let mut second = String::new();
+            lines.read_line(&mut second).unwrap();
+            assert!(
+                second.starts_with("inspector on http://127.0.0.1:"),
+                "{second:?}"
+            );
             first
                 .trim()
                 .strip_prefix("listening on ")
@@ -383,4 +391,185 @@ async fn the_curl_command_of_sign_delivers() {
         assert_eq!(curl.status.code(), Some(0), "{curl:?}");
         assert_eq!(listener.next_line(), expected);
     }
+}
+
+/// `listen` with `args` until its first lines are out: the first `lines` lines, and standard
+/// error once it is killed.
+fn first_lines(args: &[&str], envs: &[(&str, &str)], count: usize) -> (Vec<String>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"));
+    command
+        .arg("listen")
+        .args(args)
+        .env_remove("AMPS_WEBHOOKS_SECRET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in envs {
+        command.env(name, value);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let mut line = String::new();
+        lines.read_line(&mut line).unwrap();
+        out.push(line.trim_end().to_owned());
+    }
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    (out, String::from_utf8(output.stderr).unwrap())
+}
+
+#[test]
+fn the_first_line_names_the_inspector_or_null() {
+    let (lines, _) = first_lines(
+        &[
+            "--secret",
+            SECRET,
+            "--port",
+            "0",
+            "--json",
+            "--inspect",
+            "127.0.0.1:0",
+        ],
+        &[],
+        1,
+    );
+    let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    let inspector = line["inspector"].as_str().unwrap();
+    assert!(
+        inspector.starts_with("http://127.0.0.1:") && inspector.ends_with('/'),
+        "{line}"
+    );
+    assert_eq!(line.as_object().unwrap().len(), 2, "{line}");
+
+    let (lines, _) = first_lines(
+        &["--secret", SECRET, "--port", "0", "--json", "--no-inspect"],
+        &[],
+        1,
+    );
+    let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(line["inspector"], serde_json::Value::Null);
+    assert!(
+        line["listening"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
+
+    assert_eq!(
+        Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args([
+                "listen",
+                "--secret",
+                SECRET,
+                "--no-inspect",
+                "--inspect",
+                "127.0.0.1:0"
+            ])
+            .output()
+            .unwrap()
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn a_taken_inspector_port_gives_the_next_free_one() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let address = format!("127.0.0.1:{port}");
+    let (lines, _) = first_lines(
+        &["--secret", SECRET, "--port", "0", "--inspect", &address],
+        &[],
+        2,
+    );
+    let url = lines[1]
+        .strip_prefix("inspector on http://127.0.0.1:")
+        .unwrap_or_else(|| panic!("{lines:?}"));
+    let (used, note) = url.split_once("/ ").unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(used.parse::<u16>().unwrap() > port, "{lines:?}");
+    assert_eq!(note, format!("(port {port} was taken)"));
+}
+
+#[test]
+fn an_inspector_outside_loopback_is_warned_of() {
+    let (lines, stderr) = first_lines(
+        &[
+            "--secret",
+            SECRET,
+            "--port",
+            "0",
+            "--json",
+            "--inspect",
+            "0.0.0.0:0",
+        ],
+        &[],
+        1,
+    );
+    assert!(
+        lines[0].contains("\"inspector\":\"http://0.0.0.0:"),
+        "{lines:?}"
+    );
+    assert!(
+        stderr.starts_with("warning: the inspector listens on 0.0.0.0:")
+            && stderr.contains("outside loopback: the captured requests (headers and bodies) are visible to that network"),
+        "{stderr:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_secret_from_the_environment() {
+    let other = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+    let (lines, _) = first_lines(
+        &["--port", "0", "--json", "--no-inspect"],
+        &[("AMPS_WEBHOOKS_SECRET", &format!("{other}, {SECRET}"))],
+        1,
+    );
+    let line: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert!(line["listening"].as_str().is_some());
+
+    // A listener keyed by the environment alone accepts what the secret signed.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .args(["listen", "--port", "0", "--json", "--no-inspect"])
+        .env("AMPS_WEBHOOKS_SECRET", format!("{other} {SECRET}"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    let url = serde_json::from_str::<serde_json::Value>(&first).unwrap()["listening"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let headers = signed("msg_cli_env");
+    let status = post(&url, &pairs(&headers), BODY).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status, 200);
+
+    // Neither a flag nor the variable: a usage error naming both.
+    let output = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .args(["listen", "--port", "0"])
+        .env("AMPS_WEBHOOKS_SECRET", " , ")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "no key: give --secret S (repeat it for several) or set AMPS_WEBHOOKS_SECRET (keys separated by spaces or commas)\n"
+    );
+    // A bad key there is named by the variable, not the flag.
+    let output = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .args(["listen", "--port", "0"])
+        .env("AMPS_WEBHOOKS_SECRET", "whsec_short")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8(output.stderr)
+            .unwrap()
+            .starts_with("AMPS_WEBHOOKS_SECRET: "),
+    );
 }

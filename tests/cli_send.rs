@@ -224,6 +224,7 @@ impl Listener {
     fn start(secret: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
             .args(["listen", "--secret", secret, "--port", "0", "--json"])
+            .args(["--inspect", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -548,5 +549,39 @@ async fn an_unknown_type_is_sent_with_a_warning_that_lists_the_known_ones() {
         (output.status.code(), output.stderr.is_empty()),
         (Some(0), true),
         "{output:?}"
+    );
+}
+
+/// Without `--secret`, `send` signs with the keys of `AMPS_WEBHOOKS_SECRET`: the listener
+/// keyed by the same secret processes the delivery.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_reads_the_secret_from_the_environment() {
+    let mut listener = Listener::start(SECRET);
+    let url = listener.url.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args(["send", "--url", &url, "--schedule", "0s", "--json"])
+            .env("AMPS_WEBHOOKS_SECRET", format!(" {SECRET} "))
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(listener.next()["outcome"], "processed");
+    let output = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .args(["send", "--url", "http://127.0.0.1:9/hook"])
+        .env_remove("AMPS_WEBHOOKS_SECRET")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(output.stderr).unwrap(),
+        "no key: give --secret S (repeat it for several) or set AMPS_WEBHOOKS_SECRET (keys separated by spaces or commas)\n"
     );
 }

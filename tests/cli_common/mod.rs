@@ -66,10 +66,19 @@ impl Tool {
     }
 }
 
-/// `listen --json --port 0 --path /hooks` with `extra`; answers the tool and its URL.
+/// `listen --json --port 0 --path /hooks --inspect 127.0.0.1:0` with `extra`; answers the tool and its URL.
 pub fn listen(extra: &[&str]) -> (Tool, String) {
     let mut args = vec![
-        "listen", "--secret", SECRET, "--port", "0", "--path", "/hooks", "--json",
+        "listen",
+        "--secret",
+        SECRET,
+        "--port",
+        "0",
+        "--path",
+        "/hooks",
+        "--json",
+        "--inspect",
+        "127.0.0.1:0",
     ];
     args.extend(extra);
     let mut tool = Tool::spawn(&args);

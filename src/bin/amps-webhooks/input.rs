@@ -1,5 +1,5 @@
-//! What several subcommands read: the keys of `--secret`, a body from a file or standard
-//! input, a timeout in seconds, a retry schedule.
+//! What several subcommands read: the keys of `--secret` (or `AMPS_WEBHOOKS_SECRET`), a
+//! body from a file or standard input, a timeout in seconds, a retry schedule.
 
 use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
@@ -47,9 +47,36 @@ pub(crate) fn read_body(args: &BodyArgs) -> Result<Vec<u8>, Failure> {
     }
 }
 
+/// The environment variable read for the keys when no `--secret` is given.
+pub(crate) const SECRET_ENV: &str = "AMPS_WEBHOOKS_SECRET";
+
 /// The keys of the `--secret` flags.
 pub(crate) fn keys(secrets: &[String]) -> Result<KeySet, Failure> {
     KeySet::parse(secrets).map_err(|e| usage(format!("--secret: {e}")))
+}
+
+/// The keys of the `--secret` (or `--key`) flags, else of `AMPS_WEBHOOKS_SECRET`: one or more
+/// keys separated by spaces or commas (so that a script need not put a secret on the command
+/// line). Neither: a usage error that names both.
+pub(crate) fn keys_or_env(secrets: &[String], flag: &str) -> Result<KeySet, Failure> {
+    if !secrets.is_empty() {
+        return keys(secrets);
+    }
+    let text = std::env::var(SECRET_ENV).unwrap_or_default();
+    let from_env = split_keys(&text);
+    if from_env.is_empty() {
+        return Err(usage(format!(
+            "no key: give {flag} S (repeat it for several) or set {SECRET_ENV} (keys separated by spaces or commas)"
+        )));
+    }
+    KeySet::parse(from_env).map_err(|e| usage(format!("{SECRET_ENV}: {e}")))
+}
+
+/// The keys of `AMPS_WEBHOOKS_SECRET`'s text: separated by spaces (any whitespace) or commas.
+fn split_keys(text: &str) -> Vec<&str> {
+    text.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|key| !key.is_empty())
+        .collect()
 }
 
 /// `secs` seconds as the value of `flag`: a positive, finite number.
@@ -81,4 +108,18 @@ pub(crate) fn parse_schedule(list: &str) -> Result<RetrySchedule, Failure> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     RetrySchedule::fixed(delays).map_err(|e| usage(format!("--schedule: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_keys_split_on_spaces_and_commas() {
+        assert_eq!(
+            split_keys(" whsec_a, whsec_b\twhsec_c,,\n"),
+            ["whsec_a", "whsec_b", "whsec_c"]
+        );
+        assert!(split_keys(" , ").is_empty());
+    }
 }

@@ -1,7 +1,8 @@
 //! `listen`: a local receiver (the axum integration on the memory, Redis or PostgreSQL store)
 //! that verifies, deduplicates and prints one line per request; it answers itself, forwards
 //! to the app (`--forward-to`), or enqueues (`--enqueue`, with a worker that forwards the jobs
-//! when `--forward-to` is given too).
+//! when `--forward-to` is given too); the inspector (`inspect`) records each request for its
+//! web page.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +27,8 @@ use bytes::Bytes;
 use crate::enqueue;
 use crate::failure::{Failure, usage};
 use crate::forward::{Forwarded, Forwarder, pass_on};
-use crate::input::keys;
+use crate::input::keys_or_env;
+use crate::inspect;
 use crate::metrics;
 use crate::report::{ParsedType, Responded, Style, report};
 use crate::shutdown::Shutdown;
@@ -35,8 +37,9 @@ use crate::work::{WorkerArgs, forward_jobs};
 
 #[derive(Args)]
 pub(crate) struct ListenArgs {
-    /// A secret to accept (`whsec_...`); repeat it for each key while rotating.
-    #[arg(long = "secret", value_name = "S", required = true)]
+    /// A secret to accept (`whsec_...`); repeat it for each key while rotating. Without it, the
+    /// keys of `AMPS_WEBHOOKS_SECRET` (separated by spaces or commas).
+    #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
     /// The port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
@@ -78,7 +81,7 @@ pub(crate) struct ListenArgs {
     enqueue: bool,
     #[command(flatten)]
     worker: WorkerArgs,
-    /// Print JSON lines: `{"listening": URL}`, then one object per request.
+    /// Print JSON lines: `{"listening": URL, "inspector": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
     /// Serve the metrics in the Prometheus text format at `http://ADDR:PORT/metrics` (port 0
@@ -94,6 +97,8 @@ pub(crate) struct ListenArgs {
         conflicts_with_all = ["forward_to", "enqueue"]
     )]
     respond: Option<u16>,
+    #[command(flatten)]
+    inspect: inspect::InspectArgs,
 }
 
 /// A path axum accepts as a plain route: `/` then printable ASCII without route syntax.
@@ -113,8 +118,14 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             args.path
         )));
     }
+    let keys = keys_or_env(&args.secrets, "--secret")?;
+    let judge = inspect::Judge {
+        keys: keys.clone(),
+        tolerance_s: args.tolerance,
+        max_body_bytes: args.max_body_bytes,
+    };
     let verifier = Verifier::builder()
-        .keys(keys(&args.secrets)?)
+        .keys(keys)
         .tolerance(Duration::from_secs(args.tolerance))
         .max_body_bytes(args.max_body_bytes)
         .build()
@@ -186,10 +197,15 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             .local_addr()
             .map_err(|e| usage(format!("cannot read the bound address: {e}")))?;
         let url = format!("http://{addr}{}", args.path);
+        let inspector = inspect::start(&args.inspect, judge, app, &url).await?;
+        let app = inspector.app.clone();
         if args.json {
-            println!("{}", json!({ "listening": url }));
+            println!("{}", json!({ "listening": url, "inspector": inspector.url }));
         } else {
             println!("listening on {url}");
+            if let Some(line) = inspector.line() {
+                println!("{line}");
+            }
         }
         if let Some(metrics_url) = metrics_url {
             if args.json {

@@ -12,7 +12,7 @@
 //! each with its arguments; `input` reads what several share (keys, bodies, durations,
 //! schedules), `failure` holds the failure type and its exit codes, `stores` turns `--store`
 //! URLs into stores and queues, `forward` posts to the app, `enqueue` is `listen --enqueue`'s
-//! route, `report` prints `listen`'s lines, `shutdown` waits for SIGINT or SIGTERM.
+//! route, `report` prints `listen`'s lines, `shutdown` waits for SIGINT or SIGTERM; `inspect` is `listen`'s web inspector.
 //!
 #![doc = include_str!("../../docs/cli.md")]
 
@@ -25,6 +25,7 @@ mod failure;
 mod forward;
 mod inbox;
 mod input;
+mod inspect;
 mod listen;
 mod metrics;
 mod replay;

@@ -20,13 +20,14 @@ use clap::Args;
 use serde_json::json;
 
 use crate::failure::{Failure, usage};
-use crate::input::{keys, parse_schedule, timeout};
+use crate::input::{keys_or_env, parse_schedule, timeout};
 
 #[derive(Args)]
 pub(crate) struct SendArgs {
     /// The secret to sign with (`whsec_...`); repeat it to sign with several, as during a
-    /// rotation (one `v1,` entry each).
-    #[arg(long = "secret", value_name = "S", required = true)]
+    /// rotation (one `v1,` entry each). Without it, the keys of `AMPS_WEBHOOKS_SECRET`
+    /// (separated by spaces or commas).
+    #[arg(long = "secret", value_name = "S")]
     secrets: Vec<String>,
     /// Where to POST (plain `http://` only).
     #[arg(long)]
@@ -204,8 +205,8 @@ fn warn_unknown_type(event_type: &str) {
 
 /// Runs `send`.
 pub(crate) fn run(args: &SendArgs) -> Result<(), Failure> {
-    let signer =
-        Signer::try_with_keys(keys(&args.secrets)?).map_err(|e| usage(format!("--secret: {e}")))?;
+    let signer = Signer::try_with_keys(keys_or_env(&args.secrets, "--secret")?)
+        .map_err(|e| usage(format!("--secret: {e}")))?;
     let style: HeaderStyle = args
         .header_style
         .parse()

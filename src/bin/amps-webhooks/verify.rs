@@ -8,19 +8,15 @@ use clap::Args;
 use serde_json::json;
 
 use crate::failure::{Failure, rejected, usage};
-use crate::input::{BodyArgs, keys, read_body};
+use crate::input::{BodyArgs, keys_or_env, read_body};
 
 #[derive(Args)]
 pub(crate) struct VerifyArgs {
     /// A secret to accept (`whsec_...`), or an ed25519 public key (`whpk_...`, with the
     /// `ed25519` feature; a `whsk_...` key verifies with its public half); repeat it for each
-    /// key while rotating.
-    #[arg(
-        long = "secret",
-        visible_alias = "key",
-        value_name = "S",
-        required = true
-    )]
+    /// key while rotating. Without it, the keys of `AMPS_WEBHOOKS_SECRET` (separated by
+    /// spaces or commas).
+    #[arg(long = "secret", visible_alias = "key", value_name = "S")]
     secrets: Vec<String>,
     /// A request header, `name: value`; repeat it for each header.
     #[arg(short = 'H', long = "header", value_name = "'name: value'")]
@@ -54,7 +50,7 @@ fn parse_header(text: &str) -> Result<(String, String), Failure> {
 
 /// Runs `verify`.
 pub(crate) fn run(args: &VerifyArgs) -> Result<(), Failure> {
-    let keys = keys(&args.secrets)?;
+    let keys = keys_or_env(&args.secrets, "--secret")?;
     let headers = args
         .headers
         .iter()
