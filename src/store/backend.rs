@@ -1,4 +1,4 @@
-//! What the networked stores (Redis, PostgreSQL) share: every operation bounded by the command
+//! What the stores with I/O (Redis, PostgreSQL, SQLite) share: every operation bounded by the command
 //! timeout, and the backend's own errors read as [`StoreError`]s (kept in `source()`).
 
 use std::error::Error;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::StoreError;
 
 /// A backend's error, as the bounded operations read it.
-pub(super) trait BackendError: Error + Send + Sync + 'static {
+pub(crate) trait BackendError: Error + Send + Sync + 'static {
     /// True when the backend itself gave up waiting: a [`StoreError::Timeout`], not
     /// [`StoreError::Unavailable`].
     fn is_timeout(&self) -> bool;
@@ -21,7 +21,7 @@ impl BackendError for redis::RedisError {
     }
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 impl BackendError for sqlx::Error {
     fn is_timeout(&self) -> bool {
         // The pool's acquire timeout, which a store opened from a URL sets to the command's.
@@ -31,7 +31,7 @@ impl BackendError for sqlx::Error {
 
 /// Runs `operation` for `store` within `timeout`: its value, else [`StoreError::Timeout`]
 /// (out of time here or in the backend), else [`StoreError::Unavailable`].
-pub(super) async fn bounded<T, E: BackendError>(
+pub(crate) async fn bounded<T, E: BackendError>(
     store: &'static str,
     timeout: Duration,
     operation: impl Future<Output = Result<T, E>>,
@@ -47,7 +47,7 @@ pub(super) async fn bounded<T, E: BackendError>(
 }
 
 /// `store` failed, for `error`.
-pub(super) fn unavailable(
+pub(crate) fn unavailable(
     store: &'static str,
     error: impl Error + Send + Sync + 'static,
 ) -> StoreError {
@@ -58,7 +58,7 @@ pub(super) fn unavailable(
 }
 
 /// `store`'s configuration is refused, for `detail` (what to change).
-pub(super) fn configuration(store: &'static str, detail: impl Into<String>) -> StoreError {
+pub(crate) fn configuration(store: &'static str, detail: impl Into<String>) -> StoreError {
     StoreError::Configuration {
         store,
         detail: detail.into(),

@@ -16,9 +16,10 @@
 //! worker, whose late `complete` or `release` gets [`StoreError::StaleToken`] and leaves the
 //! newer claim alone.
 //!
-//! Stores: `MemoryStore` (feature `memory`, one process), `RedisStore` (feature `redis`,
-//! several instances), `PostgresStore` (feature `postgres`, several instances, and a
-//! transactional inbox: the claim joins the receiver's own transaction).
+//! Stores: `MemoryStore` (feature `memory`, one process), `SqliteStore` (feature `sqlite`, the
+//! processes of one machine, durable), `RedisStore` (feature `redis`, several instances),
+//! `PostgresStore` (feature `postgres`, several instances, and a transactional inbox: the claim
+//! joins the receiver's own transaction).
 //!
 //! # Implement your own store
 //!
@@ -136,8 +137,8 @@ use std::time::Duration;
 
 pub use crate::error::{BoxError, StoreError};
 
-#[cfg(any(feature = "redis", feature = "postgres"))]
-mod backend;
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+pub(crate) mod backend;
 mod dedup;
 mod future;
 mod guard;
@@ -150,6 +151,11 @@ mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) mod sql;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub(crate) mod sqlite;
 
 #[cfg(feature = "queue")]
 pub(crate) use dedup::tagged_key;
@@ -170,10 +176,16 @@ pub use postgres::{
 pub use redis::{
     DEFAULT_REDIS_COMMAND_TIMEOUT, DEFAULT_REDIS_KEY_PREFIX, RedisStore, RedisStoreBuilder,
 };
-/// The sqlx this crate's [`PostgresStore`] is built on (0.8), so that the application's pools
-/// and transactions are of the same version.
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::{
+    DEFAULT_SQLITE_BUSY_TIMEOUT, DEFAULT_SQLITE_COMMAND_TIMEOUT, DEFAULT_SQLITE_MAX_CONNECTIONS,
+    DEFAULT_SQLITE_TABLE, SqliteStore, SqliteStoreBuilder,
+};
+/// The sqlx this crate's SQL stores are built on (0.8), so that the application's pools and
+/// transactions are of the same version.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
 pub use sqlx;
 
 /// Emits a `tracing` event when the `tracing` feature is on; compiles to nothing otherwise.

@@ -7,8 +7,9 @@ use std::time::Duration;
 use sqlx::postgres::PgConnection;
 
 use super::PostgresStore;
-use super::sql::{Found, Write, micros, micros_after};
+use super::sql::Write;
 use crate::Event;
+use crate::store::sql::{Found, micros, micros_after};
 use crate::store::{Deduplicator, StoreError, store_event};
 
 /// The answer of a transactional claim ([`PostgresInbox::claim_in`]).
