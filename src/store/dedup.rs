@@ -45,6 +45,17 @@ pub(crate) fn tagged_key(namespace: &str, key: &str) -> String {
     }
 }
 
+/// True when `namespace` is 1 to [`MAX_NAMESPACE_LEN`] characters from `A-Z a-z 0-9 - _ . /`
+/// (so that no two namespaces can produce the same stored key): the rule of the
+/// [`Deduplicator`] and of the queue.
+pub(crate) fn valid_namespace(namespace: &str) -> bool {
+    !namespace.is_empty()
+        && namespace.len() <= MAX_NAMESPACE_LEN
+        && namespace
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'))
+}
+
 /// Runs handlers exactly once per event over one [`IdempotencyStore`], in one namespace
 /// (an endpoint or a tenant), with one lease and one retention.
 ///
@@ -79,12 +90,7 @@ impl Deduplicator {
     /// [`StoreError::InvalidNamespace`] unless `namespace` is 1 to 64 characters from
     /// `A-Z a-z 0-9 - _ . /` (so that no two namespaces can produce the same stored key).
     pub fn new(store: Arc<dyn IdempotencyStore>, namespace: &str) -> Result<Self, StoreError> {
-        let valid = !namespace.is_empty()
-            && namespace.len() <= MAX_NAMESPACE_LEN
-            && namespace
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'/'));
-        if !valid {
+        if !valid_namespace(namespace) {
             return Err(StoreError::InvalidNamespace {
                 len: namespace.len(),
             });

@@ -147,19 +147,19 @@ mod guard;
 mod memory;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-mod postgres;
+pub(crate) mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-mod redis;
+pub(crate) mod redis;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 pub(crate) mod sql;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub(crate) mod sqlite;
 
-#[cfg(feature = "queue")]
-pub(crate) use dedup::tagged_key;
 pub use dedup::{Admission, Deduplicated, Deduplicator};
+#[cfg(feature = "queue")]
+pub(crate) use dedup::{tagged_key, valid_namespace};
 pub use future::{BoxFuture, StoreFuture};
 pub use guard::ClaimGuard;
 #[cfg(feature = "memory")]

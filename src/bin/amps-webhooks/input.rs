@@ -1,11 +1,12 @@
 //! What several subcommands read: the keys of `--secret`, a body from a file or standard
-//! input, a timeout in seconds.
+//! input, a timeout in seconds, a retry schedule.
 
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use amps_webhooks::KeySet;
+use amps_webhooks::retry::RetrySchedule;
 use clap::Args;
 
 use crate::failure::{Failure, usage};
@@ -48,4 +49,23 @@ pub(crate) fn timeout(secs: f64, flag: &str) -> Result<Duration, Failure> {
                 "{flag} {secs}: expected a positive number of seconds"
             ))
         })
+}
+
+/// `0s,5s,5m,30m` into delays. An item with whitespace inside (`0s 5s`) is refused: humantime
+/// would add its parts up into one delay, where a comma was meant.
+pub(crate) fn parse_schedule(list: &str) -> Result<RetrySchedule, Failure> {
+    let delays = list
+        .split(',')
+        .map(|item| {
+            let item = item.trim();
+            if item.contains(char::is_whitespace) {
+                return Err(usage(format!(
+                    "--schedule {item:?}: one delay per item; separate the delays with commas (e.g. 0s,5s,5m,30m)"
+                )));
+            }
+            humantime::parse_duration(item)
+                .map_err(|e| usage(format!("--schedule {item:?}: {e} (e.g. 0s,5s,5m,30m)")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RetrySchedule::fixed(delays).map_err(|e| usage(format!("--schedule: {e}")))
 }

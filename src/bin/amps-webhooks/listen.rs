@@ -1,25 +1,36 @@
-//! `listen`: a local receiver (the axum integration on the memory or the Redis store) that
-//! verifies, deduplicates and prints one line per request.
+//! `listen`: a local receiver (the axum integration on the memory, Redis or PostgreSQL store)
+//! that verifies, deduplicates and prints one line per request; it answers itself, forwards
+//! to the app (`--forward-to`), or enqueues (`--enqueue`, with a worker that forwards the jobs
+//! when `--forward-to` is given too).
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amps_webhooks::integrations::VerifiedEvent;
 use amps_webhooks::integrations::axum::WebhookLayer;
-use amps_webhooks::integrations::{Delivery, Outcome, VerifiedEvent};
-use amps_webhooks::store::{Deduplicator, IdempotencyStore, MemoryStore, RedisStore};
+use amps_webhooks::queue::Queue;
+use amps_webhooks::store::Deduplicator;
 use amps_webhooks::{AmpsEvent, Verifier};
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use clap::Args;
 use serde_json::json;
 
+use bytes::Bytes;
+
+use crate::enqueue;
 use crate::failure::{Failure, usage};
+use crate::forward::{Forwarded, Forwarder, pass_on};
 use crate::input::keys;
+use crate::report::{ParsedType, Style, report};
+use crate::shutdown::Shutdown;
+use crate::stores::StoreUrl;
+use crate::work::{WorkerArgs, forward_jobs};
 
 #[derive(Args)]
 pub(crate) struct ListenArgs {
@@ -35,10 +46,11 @@ pub(crate) struct ListenArgs {
     /// The path webhooks are posted to.
     #[arg(long, default_value = "/webhooks")]
     path: String,
-    /// Where deliveries are remembered: `memory`, or a Redis URL (`redis://HOST:PORT`).
+    /// Where deliveries are remembered: `memory`, a Redis URL (`redis://HOST:PORT`) or a
+    /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`, its table created when missing).
     #[arg(
         long,
-        value_name = "memory|redis://HOST:PORT",
+        value_name = "memory|redis://HOST:PORT|postgres://...",
         default_value = "memory"
     )]
     store: String,
@@ -52,6 +64,19 @@ pub(crate) struct ListenArgs {
     /// restarts: use another namespace to start afresh).
     #[arg(long, default_value = "listen")]
     namespace: String,
+    /// Forward each verified, claimed request to this URL (plain `http://`), its raw body
+    /// and headers as they came: the app's answer is the sender's; its 2xx completes the
+    /// claim, anything else releases it; an app that cannot be reached gets the sender a 502.
+    /// With `--enqueue`, a worker in this process forwards the jobs instead.
+    #[arg(long, value_name = "URL")]
+    forward_to: Option<String>,
+    /// Verify, deduplicate and enqueue each delivery, answering 200 at once (outcome
+    /// `queued`); the jobs are left for `work`, or, with `--forward-to`, forwarded by a worker
+    /// in this process.
+    #[arg(long)]
+    enqueue: bool,
+    #[command(flatten)]
+    worker: WorkerArgs,
     /// Print JSON lines: `{"listening": URL}`, then one object per request.
     #[arg(long)]
     json: bool,
@@ -80,36 +105,61 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         .max_body_bytes(args.max_body_bytes)
         .build()
         .map_err(usage)?;
+    if args.worker.any_given() && !(args.enqueue && args.forward_to.is_some()) {
+        return Err(usage(
+            "--concurrency, --max-attempts, --schedule and --resign-with set the worker of `listen --enqueue --forward-to URL`",
+        ));
+    }
+    let plan = args.worker.plan()?;
+    let forwarder = match &args.forward_to {
+        Some(url) => Some(Forwarder::new(url, plan.forward_timeout, "--forward-to")?),
+        None => None,
+    };
+    let store = StoreUrl::parse(&args.store)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let store: Arc<dyn IdempotencyStore> = if args.store == "memory" {
-            Arc::new(MemoryStore::new(
-                amps_webhooks::store::DEFAULT_MEMORY_CAPACITY,
-            ))
-        } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
-            let store = RedisStore::builder(args.store.as_str())
-                .connect()
-                .await
-                .map_err(|e| usage(format!("--store {}: {e}", args.store)))?;
-            Arc::new(store)
+        let shutdown = Shutdown::on_signals();
+        let (app, worker) = if args.enqueue {
+            let backend = store.queue_backend().await?;
+            let queue = Queue::new(backend, &args.namespace)
+                .map_err(|e| usage(format!("--namespace: {e}")))?;
+            let purger = queue.spawn_purger(PURGE_EVERY);
+            let worker = match forwarder {
+                Some(forwarder) => {
+                    let queue = queue.clone();
+                    let stop = shutdown.clone().requested();
+                    let json = args.json;
+                    Some(tokio::spawn(async move {
+                        let report = forward_jobs(queue, forwarder, &plan, false, json, stop).await;
+                        purger.abort();
+                        report
+                    }))
+                }
+                None => {
+                    if store == StoreUrl::Memory {
+                        eprintln!(
+                            "note: --store memory without --forward-to: the jobs stay in this process, and nothing drains them"
+                        );
+                    }
+                    None
+                }
+            };
+            (enqueue_router(&args.path, verifier, queue, args.json), worker)
         } else {
-            return Err(usage(format!(
-                "--store {:?}: expected `memory` or `redis://HOST:PORT`",
-                args.store
-            )));
+            let store = store.idempotency_store().await?;
+            let dedup = Deduplicator::new(store, &args.namespace)
+                .map_err(|e| usage(format!("--namespace: {e}")))?;
+            (router(&args.path, verifier, dedup, forwarder, args.json), None)
         };
-        let dedup = Deduplicator::new(store, &args.namespace)
-            .map_err(|e| usage(format!("--namespace: {e}")))?;
         let listener = tokio::net::TcpListener::bind((args.host, args.port))
             .await
             .map_err(|e| usage(format!("cannot listen on {}:{}: {e}", args.host, args.port)))?;
         let addr = listener
             .local_addr()
             .map_err(|e| usage(format!("cannot read the bound address: {e}")))?;
-        let app = router(&args.path, verifier, dedup, args.json);
         let url = format!("http://{addr}{}", args.path);
         if args.json {
             println!("{}", json!({ "listening": url }));
@@ -117,22 +167,19 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             println!("listening on {url}");
         }
         axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                // If the signal cannot be installed, run until killed.
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-            })
+            .with_graceful_shutdown(shutdown.requested())
             .await
-            .map_err(|e| usage(format!("the server stopped: {e}")))
+            .map_err(|e| usage(format!("the server stopped: {e}")))?;
+        if let Some(worker) = worker {
+            match worker.await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(store.unreachable(&error)),
+                Err(error) => return Err(usage(format!("the worker stopped: {error}"))),
+            }
+        }
+        Ok(())
     })
 }
-
-/// The type of the event as [`AmpsEvent`] read it, put in the response's extensions by the
-/// handler: a bare body (no `type` or `event` field) shows its type only by its shape, so the
-/// [`Delivery`] record, which holds the envelope's type, has none for it.
-#[derive(Debug, Clone)]
-struct ParsedType(String);
 
 async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
     let body = json!({ "status": "processed", "id": event.id().as_str() }).to_string();
@@ -150,72 +197,97 @@ async fn handle(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> Response {
     response
 }
 
-/// The receiver: the webhook route behind the layer, and the printing middleware.
-fn router(path: &str, verifier: Verifier, dedup: Deduplicator, json: bool) -> Router {
-    Router::new()
-        .route(
-            path,
-            post(handle).layer(WebhookLayer::new(verifier.clone(), dedup)),
-        )
-        .with_state(verifier)
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            report(request, next, json)
-        }))
-}
-
-/// Prints one line for the request once it is answered.
-async fn report(request: Request, next: Next, json: bool) -> Response {
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
-    let status = response.status().as_u16();
-    let line = match response.extensions().get::<Delivery>() {
-        Some(delivery) => {
-            let parsed = response.extensions().get::<ParsedType>();
-            describe(delivery, parsed.map(|parsed| parsed.0.as_str()), json)
+/// Forwards the verified, claimed delivery to the app: its raw body and its headers. The
+/// app's answer is the sender's (so its 2xx completes the claim and anything else releases
+/// it); an app that gives none gets the sender a 502 (504 after the timeout).
+async fn forward(
+    forwarder: Arc<Forwarder>,
+    headers: HeaderMap,
+    VerifiedEvent(event): VerifiedEvent<AmpsEvent>,
+) -> Response {
+    let body = Bytes::copy_from_slice(event.raw_body());
+    let (answer, latency) = forwarder.post(&headers, body).await;
+    let (mut response, forwarded) = match answer {
+        Ok(answer) => {
+            let status = answer.status().as_u16();
+            let forwarded = Forwarded {
+                status: Some(status),
+                latency,
+                error: None,
+            };
+            (pass_on(answer), forwarded)
         }
-        None => {
-            let reason = format!("no webhook route for {method} {path}");
-            if json {
-                json!({ "id": null, "type": null, "key": null, "outcome": Outcome::Rejected.as_str(), "status": status, "reason": reason }).to_string()
-            } else {
-                format!("{:<11} {status} -  {reason}", Outcome::Rejected.as_str())
-            }
+        Err(error) => {
+            let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+            let body = json!({ "error": "forward_failed", "reason": error.to_string() });
+            let response = (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                body.to_string(),
+            )
+                .into_response();
+            let forwarded = Forwarded {
+                status: None,
+                latency,
+                error: Some(error),
+            };
+            (response, forwarded)
         }
     };
-    println!("{line}");
+    let parsed = ParsedType(event.payload().event_type().to_owned());
+    response.extensions_mut().insert(parsed);
+    response.extensions_mut().insert(forwarded);
     response
 }
 
-/// The line of one delivery. Its type is the envelope's, else the one `AmpsEvent` parsed
-/// (`parsed`, known when the handler ran).
-fn describe(delivery: &Delivery, parsed: Option<&str>, json: bool) -> String {
-    let event_type = delivery.event_type().or(parsed);
-    if json {
-        return json!({
-            "id": delivery.id(),
-            "type": event_type,
-            "key": delivery.key(),
-            "outcome": delivery.outcome().as_str(),
-            "status": delivery.status(),
-            "reason": delivery.reason(),
-        })
-        .to_string();
-    }
-    let mut line = format!(
-        "{:<11} {} {}",
-        delivery.outcome().as_str(),
-        delivery.status(),
-        delivery.id().unwrap_or("-")
-    );
-    if let Some(event_type) = event_type {
-        line.push_str(&format!(" type={event_type}"));
-    }
-    if let Some(key) = delivery.key() {
-        line.push_str(&format!(" key={key}"));
-    }
-    if let Some(reason) = delivery.reason() {
-        line.push_str(&format!("  ({reason})"));
-    }
-    line
+/// How often `listen --enqueue` purges the done jobs past their retention.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
+
+/// The receiver in enqueue mode: the enqueueing route, and the printing middleware.
+fn enqueue_router(path: &str, verifier: Verifier, queue: Queue, json: bool) -> Router {
+    let style = Style {
+        json,
+        forwarding: false,
+    };
+    Router::new()
+        .route(path, enqueue::route(queue))
+        .with_state(verifier)
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            report(request, next, style)
+        }))
+}
+
+/// The receiver: the webhook route behind the layer (answered here, or by the app with
+/// `forwarder`), and the printing middleware.
+fn router(
+    path: &str,
+    verifier: Verifier,
+    dedup: Deduplicator,
+    forwarder: Option<Forwarder>,
+    json: bool,
+) -> Router {
+    let style = Style {
+        json,
+        forwarding: forwarder.is_some(),
+    };
+    let layer = WebhookLayer::new(verifier.clone(), dedup);
+    let route = match forwarder {
+        Some(forwarder) => {
+            let forwarder = Arc::new(forwarder);
+            post(move |headers: HeaderMap, event: VerifiedEvent<AmpsEvent>| {
+                forward(Arc::clone(&forwarder), headers, event)
+            })
+            .layer(layer)
+        }
+        None => post(handle).layer(layer),
+    };
+    Router::new()
+        .route(path, route)
+        .with_state(verifier)
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            report(request, next, style)
+        }))
 }

@@ -12,7 +12,7 @@ use clap::Args;
 use serde_json::json;
 
 use crate::failure::{Failure, usage};
-use crate::input::{keys, timeout};
+use crate::input::{keys, parse_schedule, timeout};
 
 #[derive(Args)]
 pub(crate) struct SendArgs {
@@ -54,25 +54,6 @@ pub(crate) struct SendArgs {
     /// Print JSON lines: one object per attempt, then the outcome.
     #[arg(long)]
     json: bool,
-}
-
-/// `0s,5s,5m,30m` into delays. An item with whitespace inside (`0s 5s`) is refused: humantime
-/// would add its parts up into one delay, where a comma was meant.
-fn parse_schedule(list: &str) -> Result<RetrySchedule, Failure> {
-    let delays = list
-        .split(',')
-        .map(|item| {
-            let item = item.trim();
-            if item.contains(char::is_whitespace) {
-                return Err(usage(format!(
-                    "--schedule {item:?}: one delay per item; separate the delays with commas (e.g. 0s,5s,5m,30m)"
-                )));
-            }
-            humantime::parse_duration(item)
-                .map_err(|e| usage(format!("--schedule {item:?}: {e} (e.g. 0s,5s,5m,30m)")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    RetrySchedule::fixed(delays).map_err(|e| usage(format!("--schedule: {e}")))
 }
 
 fn random_id(prefix: &str) -> String {

@@ -20,6 +20,11 @@ pub use builder::PostgresStoreBuilder;
 pub use inbox::{InboxClaim, PostgresInbox};
 pub use store::PostgresStore;
 
+/// What the PostgreSQL queue shares with the store: times bound alike (see also
+/// [`crate::store::sql`]).
+#[cfg(feature = "queue")]
+pub(crate) use sql::ts;
+
 const STORE: &str = "postgres";
 
 /// The default table name.

@@ -9,7 +9,7 @@ use crate::store::sql::{Found, MAX_CLAIM_ATTEMPTS, claim_kept_changing, live_rec
 use crate::store::{ClaimToken, StoreError};
 
 /// A `timestamptz` from bound microseconds since the Unix epoch.
-fn ts(param: usize) -> String {
+pub(crate) fn ts(param: usize) -> String {
     format!("(timestamptz 'epoch' + ${param}::int8 * interval '1 microsecond')")
 }
 

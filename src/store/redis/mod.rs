@@ -4,11 +4,14 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, Script, Value};
+use redis::{Script, Value};
 
 use super::backend::{bounded, configuration};
 use super::{Claim, ClaimToken, IdempotencyStore, StoreError, StoreFuture};
+
+pub(crate) mod connection;
+
+use connection::{RedisConnection, Target};
 
 const STORE: &str = "redis";
 
@@ -74,10 +77,11 @@ return 0
 /// An idempotency store in Redis, shared by every instance of a receiver.
 ///
 /// Built on redis-rs's `ConnectionManager` (one multiplexed connection, reconnected in the
-/// background), on tokio. Each operation is one Lua script, so one round trip and atomic. Keys
-/// are `prefix:{namespace:key}`: the braces are a hash tag, so that under Redis Cluster any
-/// companion key of an event lands in its slot (this store connects to one node or a
-/// cluster-aware proxy; redis-rs's cluster client is not wired in). Leases and
+/// background), on tokio; or, for a `redis+cluster://` URL (feature `redis-cluster`), on
+/// redis-rs's cluster client, which routes each script to the node of its key's slot. Each
+/// operation is one Lua script on one key, so one round trip and atomic. Keys are
+/// `prefix:{namespace:key}`: the braces are a hash tag, so that under Redis Cluster any
+/// companion key of an event lands in its slot. Leases and
 /// retentions are Redis TTLs, kept by the Redis server's clock, not by a [`Clock`](crate::Clock).
 ///
 /// A lost connection, a refused one, or a command slower than the timeout (default 2 s) is a
@@ -100,7 +104,7 @@ return 0
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     prefix: Arc<str>,
     command_timeout: Duration,
 }
@@ -157,37 +161,9 @@ impl RedisStoreBuilder {
     ///
     /// [`StoreError::Configuration`] for a malformed URL or prefix.
     pub fn build(self) -> Result<RedisStore, StoreError> {
-        let valid_prefix = !self.prefix.is_empty()
-            && self.prefix.len() <= 64
-            && self.prefix.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/')
-            });
-        if !valid_prefix {
-            return Err(configuration(
-                STORE,
-                "the key prefix must be 1 to 64 characters from `A-Z a-z 0-9 - _ . : /`",
-            ));
-        }
-        let client = Client::open(self.url.as_str()).map_err(|error| {
-            configuration(
-                STORE,
-                format!(
-                    "the Redis URL was refused ({:?}); expected redis://host:port",
-                    error.kind()
-                ),
-            )
-        })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.command_timeout))
-            .set_response_timeout(Some(self.command_timeout))
-            .set_number_of_retries(2);
+        check_prefix(STORE, &self.prefix)?;
         let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|error| {
-                configuration(
-                    STORE,
-                    format!("the connection manager was refused: {error}"),
-                )
-            })?;
+            Target::open(STORE, &self.url)?.connect_lazy(STORE, self.command_timeout)?;
         Ok(RedisStore {
             connection,
             prefix: self.prefix.into(),
@@ -209,8 +185,10 @@ impl RedisStoreBuilder {
 }
 
 impl RedisStore {
-    /// Configures a store for `url` (`redis://[user:password@]host[:port][/db]`, or `rediss://`
-    /// where TLS is compiled into redis-rs).
+    /// Configures a store for `url`: `redis://[user:password@]host[:port][/db]` (or `rediss://`
+    /// where TLS is compiled into redis-rs), or, with the feature `redis-cluster`, a Redis
+    /// Cluster as `redis+cluster://[user:password@]host:port,host:port[,..]` (any of its nodes;
+    /// the others are discovered).
     #[must_use]
     pub fn builder(url: impl Into<String>) -> RedisStoreBuilder {
         RedisStoreBuilder {
@@ -314,8 +292,26 @@ impl RedisStore {
     }
 }
 
+/// Refuses a key `prefix` that is not 1 to 64 characters from `A-Z a-z 0-9 - _ . : /` (no
+/// braces: they would move the hash tag).
+pub(crate) fn check_prefix(store: &'static str, prefix: &str) -> Result<(), StoreError> {
+    let valid = !prefix.is_empty()
+        && prefix.len() <= 64
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'/'));
+    if valid {
+        Ok(())
+    } else {
+        Err(configuration(
+            store,
+            "the key prefix must be 1 to 64 characters from `A-Z a-z 0-9 - _ . : /`",
+        ))
+    }
+}
+
 /// Milliseconds for `PX`, at least 1 (Redis refuses 0) and at most `i64::MAX`.
-fn millis(duration: Duration) -> i64 {
+pub(crate) fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis())
         .unwrap_or(i64::MAX)
         .max(1)
