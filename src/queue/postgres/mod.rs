@@ -23,7 +23,6 @@ mod transactional;
 
 pub use backend::PostgresQueue;
 pub use builder::PostgresQueueBuilder;
-pub use transactional::{TransactionalError, TransactionalFuture};
 
 const STORE: &str = "postgres";
 
