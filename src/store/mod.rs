@@ -4,6 +4,7 @@
 //!
 #![doc = include_str!("../docs/store.md")]
 #![cfg_attr(feature = "postgres", doc = include_str!("../docs/postgres_inbox.md"))]
+#![cfg_attr(feature = "sqlite", doc = include_str!("../docs/sqlite.md"))]
 //!
 //! # The protocol
 //!
