@@ -9,7 +9,14 @@
 //! retry schedule: 0 s, 200 ms, 400 ms), including redeliveries, a duplicate event under a new
 //! message id, a burst of concurrent duplicates, a tampered body, a stale timestamp and a
 //! handler failure that succeeds on its retry, then prints what happened to each event.
-//! Exits 1 if any event was lost or processed twice, or a forged request got through.
+//!
+//! Then the queue: a handler slower than the sender waits (the platform's 30 s, scaled down
+//! to 1 s here) times out in request mode, and is acknowledged at once in enqueue mode
+//! (`integrations::axum::enqueue_route` on a `queue::MemoryQueue`), a worker running it after
+//! the 200.
+//!
+//! Exits 1 if any event was lost or processed twice, or a forged request got through, or the
+//! queued slow event was not acknowledged and run once.
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -17,7 +24,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amps_webhooks::integrations::VerifiedEvent;
-use amps_webhooks::integrations::axum::WebhookLayer;
+use amps_webhooks::integrations::axum::{WebhookLayer, enqueue_route};
+use amps_webhooks::queue::{Job, MemoryQueue, Queue};
 use amps_webhooks::retry::RetrySchedule;
 use amps_webhooks::sender::{AttemptResult, DeliveryReport, HeaderStyle, Sender};
 use amps_webhooks::store::{Deduplicator, MemoryStore};
@@ -337,11 +345,151 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     if burst_delivered != 5 {
         wrong += 1;
     }
+    wrong += slow_handler_part(&signer).await?;
     if wrong > 0 {
         eprintln!("{wrong} event(s) lost, processed twice, or let through unsigned");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How long the slow handler takes, and how long the sender waits for an answer (the
+/// platform's 30 s, scaled down).
+const SLOW_HANDLER: Duration = Duration::from_millis(1500);
+const SENDER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The slow handler's effect: one more run of `key`.
+async fn slow_effect(runs: &Mutex<HashMap<String, usize>>, key: &str) {
+    tokio::time::sleep(SLOW_HANDLER).await;
+    *runs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_owned())
+        .or_default() += 1;
+}
+
+/// A handler slower than the sender waits: in request mode it times out (the platform would
+/// deliver again); in enqueue mode the receiver answers 200 at once and a worker runs it.
+/// Answers how many checks went wrong.
+async fn slow_handler_part(signer: &Signer) -> Result<usize, Box<dyn std::error::Error>> {
+    let secret: Secret = SECRET.parse()?;
+    let verifier = Verifier::new(secret);
+    let runs: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let dedup = Deduplicator::new(Arc::new(MemoryStore::new(1_000)), "demo-slow")?;
+    let queue = Queue::new(Arc::new(MemoryQueue::new()), "demo-slow")?;
+    let in_request = {
+        let runs = Arc::clone(&runs);
+        move |VerifiedEvent(event): VerifiedEvent<AmpsEvent>| async move {
+            slow_effect(&runs, event.idempotency_key()).await;
+            "processed"
+        }
+    };
+    let app = Router::new()
+        .route(
+            "/slow",
+            post(in_request).layer(WebhookLayer::new(verifier.clone(), dedup)),
+        )
+        .route("/queued", enqueue_route(verifier.clone(), queue.clone()))
+        .with_state(verifier);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let worker = queue.worker().concurrency(4).build();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let working = {
+        let runs = Arc::clone(&runs);
+        tokio::spawn(worker.run(
+            move |job: Job| {
+                let runs = Arc::clone(&runs);
+                async move {
+                    slow_effect(&runs, job.key()).await;
+                    Ok::<_, std::convert::Infallible>(())
+                }
+            },
+            async move {
+                let _ = stopped.await;
+            },
+        ))
+    };
+
+    // One attempt each, so that a timeout shows as the platform would see it.
+    let sender = Sender::builder(signer.clone())
+        .schedule(RetrySchedule::fixed([Duration::ZERO])?)
+        .timeout(SENDER_TIMEOUT)
+        .build();
+    println!(
+        "\na handler that takes {} ms, a sender that waits {} ms (the platform's 30 s, scaled down):",
+        SLOW_HANDLER.as_millis(),
+        SENDER_TIMEOUT.as_millis()
+    );
+    let started = std::time::Instant::now();
+    let request = sender
+        .send(
+            &format!("{base}/slow"),
+            "msg_slow_1",
+            envelope("push.completed", "evt_slow_1", PUSH_DATA),
+        )
+        .await?;
+    println!(
+        "  request mode  evt_slow_1  {:<40} after {} ms",
+        request
+            .attempts
+            .last()
+            .map(|a| answer(&a.result))
+            .unwrap_or_default(),
+        started.elapsed().as_millis()
+    );
+    let started = std::time::Instant::now();
+    let queued = sender
+        .send(
+            &format!("{base}/queued"),
+            "msg_slow_2",
+            envelope("push.completed", "evt_slow_2", PUSH_DATA),
+        )
+        .await?;
+    let acknowledged_in = started.elapsed();
+    println!(
+        "  enqueue mode  evt_slow_2  {:<40} after {} ms",
+        queued
+            .attempts
+            .last()
+            .map(|a| answer(&a.result))
+            .unwrap_or_default(),
+        acknowledged_in.as_millis()
+    );
+    // The worker runs it after the 200: wait for its effect (at most 10 s).
+    let mut done = 0;
+    for _ in 0..100 {
+        done = queue.stats().await?.done;
+        if done == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = stop.send(());
+    let report = working.await??;
+    let ran = runs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get("evt_slow_2")
+        .copied()
+        .unwrap_or(0);
+    println!(
+        "  the worker ran evt_slow_2 after the 200: {ran} time(s), job done: {} (worker: {} done)",
+        done == 1,
+        report.done
+    );
+    let mut wrong = 0;
+    if request.is_delivered() {
+        eprintln!("the slow handler answered within the sender's timeout in request mode");
+        wrong += 1;
+    }
+    if !queued.is_delivered() || ran != 1 || done != 1 {
+        eprintln!("the queued slow event was not acknowledged at once and run once");
+        wrong += 1;
+    }
+    Ok(wrong)
 }
 
 fn attempts_of(result: &AttemptResult) -> String {

@@ -1,7 +1,7 @@
 //! When to try again: the [`RetrySchedule`] (the delay before each attempt, and its jitter)
 //! and the [`JitterSource`] the jitter is drawn from ([`SeededJitter`]).
 //!
-//! Shared by the reference sender ([`crate::sender`]) and, later, the queue's workers: both
+//! Shared by the reference sender (`sender::Sender`) and the queue's workers (`queue::Worker`): both
 //! retry along the same schedule. This module knows nothing of HTTP or of the sender; its
 //! errors are its own ([`ScheduleError`]).
 //!

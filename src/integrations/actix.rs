@@ -330,6 +330,76 @@ where
     }
 }
 
+/// The resource of queue mode (feature `queue`) at `path`: the actix twin of
+/// [`enqueue_route`](super::axum::enqueue_route), with the same statuses. It reads the payload
+/// under the verifier's limit, verifies it, parses it as an [`AmpsEvent`](crate::AmpsEvent),
+/// stores it as a job in `queue` and answers at once (200 `{"queued":true}`; 200
+/// `{"status":"duplicate"}` when its key already has a job; 503 with `Retry-After` when the
+/// queue's backend cannot answer; the [`WebhookRejection`]'s status when refused; 405 with
+/// `Allow: POST` for any other method). No handler runs in the request; a
+/// [`Worker`](crate::queue::Worker) runs it later. Every answer carries a [`Delivery`] in its
+/// extensions. For another payload type use [`enqueue_resource_typed`].
+///
+/// ```no_run
+/// use std::sync::Arc;
+///
+/// use actix_web::{App, HttpServer};
+/// use amps_webhooks::Verifier;
+/// use amps_webhooks::integrations::actix::enqueue_resource;
+/// use amps_webhooks::queue::{MemoryQueue, Queue};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let verifier = Verifier::new(std::env::var("WEBHOOK_SECRET")?.parse()?);
+/// let queue = Queue::new(Arc::new(MemoryQueue::new()), "amps")?;
+/// HttpServer::new(move || {
+///     App::new().service(enqueue_resource("/webhooks", verifier.clone(), queue.clone()))
+/// })
+/// .bind(("127.0.0.1", 8080))?
+/// .run()
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub fn enqueue_resource(
+    path: &str,
+    verifier: Verifier,
+    queue: crate::queue::Queue,
+) -> actix_web::Resource {
+    enqueue_resource_typed::<crate::AmpsEvent>(path, verifier, queue)
+}
+
+/// [`enqueue_resource`] for bodies parsed as `Event<T>`: a body that is not a `T` is refused
+/// 400, never queued.
+#[cfg(feature = "queue")]
+#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
+pub fn enqueue_resource_typed<T: DeserializeOwned + 'static>(
+    path: &str,
+    verifier: Verifier,
+    queue: crate::queue::Queue,
+) -> actix_web::Resource {
+    let gate = super::enqueue::EnqueueGate::shared(verifier, queue);
+    web::resource(path).route(
+        web::post().to(move |req: HttpRequest, payload: web::Payload| {
+            let gate = Arc::clone(&gate);
+            async move {
+                let limit = gate.verifier.max_body_bytes();
+                let body = read_payload(req.headers(), payload.into_inner(), limit).await;
+                let early = gate.answer::<T, _>(req.headers(), body).await;
+                let mut response = json_response(early.status, early.body);
+                if let Some(secs) = early.retry_after {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+                }
+                response.extensions_mut().insert(early.delivery);
+                response
+            }
+        }),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::http::header::{HeaderName, HeaderValue};

@@ -8,7 +8,7 @@ use super::WebhookRejection;
 use super::rejection::header_id;
 use crate::headers::Headers;
 
-/// What became of one delivery at the deduplicating middleware.
+/// What became of one delivery at the deduplicating middleware (or the enqueueing route).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Outcome {
@@ -24,11 +24,13 @@ pub enum Outcome {
     Unavailable,
     /// Refused before any handler ran (401, 400, 413).
     Rejected,
+    /// Stored as a job (queue mode): 200 at once, a worker runs the handler later.
+    Queued,
 }
 
 impl Outcome {
-    /// The outcome's name: `processed`, `failed`, `duplicate`, `in_flight`, `unavailable` or
-    /// `rejected`.
+    /// The outcome's name: `processed`, `failed`, `duplicate`, `in_flight`, `unavailable`,
+    /// `rejected` or `queued`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,6 +40,7 @@ impl Outcome {
             Self::InFlight => "in_flight",
             Self::Unavailable => "unavailable",
             Self::Rejected => "rejected",
+            Self::Queued => "queued",
         }
     }
 }
@@ -137,6 +140,7 @@ mod tests {
             (Outcome::InFlight, "in_flight"),
             (Outcome::Unavailable, "unavailable"),
             (Outcome::Rejected, "rejected"),
+            (Outcome::Queued, "queued"),
         ];
         for (outcome, name) in all {
             assert_eq!(

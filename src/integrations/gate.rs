@@ -137,7 +137,7 @@ impl Claimable {
 }
 
 /// Whole seconds for a `Retry-After`, rounded up, at least 1.
-fn retry_after_secs(after: Duration) -> u64 {
+pub(crate) fn retry_after_secs(after: Duration) -> u64 {
     let secs = after
         .as_secs()
         .saturating_add(u64::from(after.subsec_nanos() > 0));

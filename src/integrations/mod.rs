@@ -12,12 +12,16 @@
 //! - `body`: reading a body under the verifier's limit;
 //! - `verified`: [`VerifiedEvent`], verify-then-parse, the hand-over from the middleware;
 //! - `gate`: the claim gate (verify, parse, claim; answer 409, 503 or the duplicate's 200;
-//!   complete or release after the handler).
+//!   complete or release after the handler);
+//! - `enqueue` (feature `queue`): the enqueue gate (verify, parse, enqueue; answer 200 with no
+//!   handler in the request, the duplicate's 200, 503 or the rejection).
 //!
 #![doc = include_str!("../docs/integrations.md")]
 
 mod body;
 mod delivery;
+#[cfg(feature = "queue")]
+mod enqueue;
 mod gate;
 mod rejection;
 mod verified;

@@ -13,7 +13,7 @@ use hyper_util::rt::TokioExecutor;
 use super::{Client, DEDUP_PATH, NOW, Probe, Spelling, Start, event_body, signed, start_memory};
 
 /// The status, every `Allow` header and the body of `method` to `url` with `headers`.
-async fn send(
+pub async fn send(
     url: &str,
     method: &hyper::Method,
     headers: &[(String, String)],
