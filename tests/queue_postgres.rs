@@ -68,7 +68,7 @@ async fn drop_stale_tables(pool: &PgPool) {
             .and_then(|rest| rest.split('_').next())
             .and_then(|unix| unix.parse::<u64>().ok());
         if created.is_some_and(|created| created + 3600 < unix_now()) {
-            let _ = sqlx::query(&format!(
+            let _ = sqlx::raw_sql(&format!(
                 "DROP TABLE IF EXISTS \"{SCHEMA}\".\"{table}\"; \
                  DROP SEQUENCE IF EXISTS \"{SCHEMA}\".\"{table}_dead_seq\""
             ))
