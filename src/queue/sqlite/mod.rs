@@ -9,20 +9,18 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::sqlite::SqlitePool;
 use tokio::sync::Notify;
 
 use crate::Clock;
-use crate::queue::{Job, JobRecord, Lease};
 use crate::store::sql::{SqlOptions, check_identifier, sql_builder_options};
 use crate::store::sqlite::{Database, Source};
 use crate::store::{
-    ClaimToken, DEFAULT_SQLITE_BUSY_TIMEOUT, DEFAULT_SQLITE_COMMAND_TIMEOUT,
-    DEFAULT_SQLITE_MAX_CONNECTIONS, StoreError,
+    DEFAULT_SQLITE_BUSY_TIMEOUT, DEFAULT_SQLITE_COMMAND_TIMEOUT, DEFAULT_SQLITE_MAX_CONNECTIONS,
+    StoreError,
 };
-use crate::verify::WebhookTimestamp;
 
 mod backend;
 mod sql;
@@ -42,82 +40,16 @@ pub const DEFAULT_SQLITE_QUEUE_TABLE: &str = "amps_webhook_jobs";
 pub const DEFAULT_SQLITE_QUEUE_POLL: Duration = Duration::from_millis(50);
 
 /// A job's row as the statements return it (see `sql::RECORD`).
-type RecordRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    i64,
-    i64,
-    Vec<u8>,
-    String,
-    i64,
-    Option<String>,
-    i64,
-);
+type RecordRow = crate::queue::rows::Row;
 
-fn time(micros: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
-}
-
-/// The record of a row; its sequence number as the second value (the lease's handle).
-fn record(row: RecordRow, table: &str) -> Result<(JobRecord, i64), StoreError> {
-    let (
-        seq,
-        key,
-        webhook_id,
-        event_type,
-        timestamp,
-        received,
-        body,
-        headers,
-        attempts,
-        last_error,
-        next,
-    ) = row;
-    let headers: Vec<(String, String)> =
-        serde_json::from_str(&headers).map_err(|error| StoreError::UnexpectedReply {
-            store: STORE,
-            detail: format!(
-                "the headers of the job {key:?} in {table} are not pairs of strings ({error})"
-            ),
-        })?;
-    Ok((
-        JobRecord {
-            webhook_id,
-            key,
-            event_type,
-            timestamp: WebhookTimestamp::from_unix(u64::try_from(timestamp).unwrap_or(0)),
-            received_at: time(received),
-            body,
-            headers,
-            attempts: u32::try_from(attempts).unwrap_or(0),
-            last_error,
-            next_run_at: time(next),
-        },
-        seq,
-    ))
+/// The record of a row; its sequence number as the second value.
+fn record(row: RecordRow, table: &str) -> Result<(crate::queue::JobRecord, i64), StoreError> {
+    crate::queue::rows::record(STORE, row, table)
 }
 
 /// The job of a row taken under `token` (32 hex digits).
-fn job(row: RecordRow, token: &str, table: &str) -> Result<Job, StoreError> {
-    let (record, seq) = record(row, table)?;
-    let token = u128::from_str_radix(token, 16).map_err(|_| StoreError::UnexpectedReply {
-        store: STORE,
-        detail: format!(
-            "the token of the job {:?} in {table} is {token:?}",
-            record.key
-        ),
-    })?;
-    let until = record.next_run_at;
-    Ok(Job::new(
-        record,
-        Lease {
-            token: ClaimToken::from_u128(token),
-            until,
-            handle: seq.to_string().into(),
-        },
-    ))
+fn job(row: RecordRow, token: &str, table: &str) -> Result<crate::queue::Job, StoreError> {
+    crate::queue::rows::job(STORE, row, token, table)
 }
 
 /// Configures a [`SqliteQueue`].
