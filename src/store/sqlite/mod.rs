@@ -40,7 +40,7 @@ pub const DEFAULT_SQLITE_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 /// lock on the file before SQLite answers `SQLITE_BUSY`.
 pub const DEFAULT_SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The default size of the connection pool (readers; writers take turns, see [`Database`]).
+/// The default size of the connection pool (readers; the writers of one process take turns).
 pub const DEFAULT_SQLITE_MAX_CONNECTIONS: u32 = 8;
 
 /// SQLite's primary result codes that mean "this file is not one to use" (the low byte of the
