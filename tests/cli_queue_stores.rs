@@ -1,4 +1,5 @@
-//! `listen --enqueue` in one process and `work` in another, over Redis and PostgreSQL, with
+//! `listen --enqueue` in one process and `work` in another, over Redis, PostgreSQL and one
+//! SQLite file, with
 //! `inbox stats`, `dead` and `redrive` between them: exact values, each test in a namespace
 //! of its own on the shared servers.
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -283,4 +284,52 @@ async fn postgres_store_deduplicates_across_listeners() {
     let (mut second, url) = listen(&args);
     assert_eq!(deliver(&url, "msg_pg", &envelope("evt_pg")).await, 200);
     assert_eq!(second.next_json()["outcome"], "duplicate");
+}
+
+/// `sqlite://PATH` of a new file in a new temporary directory (kept while the guard lives).
+fn sqlite_url() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hooks.db").display());
+    (url, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_listen_enqueue_then_work_and_inbox() {
+    let (url, _dir) = sqlite_url();
+    listen_then_work(&url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_work_exits_0_at_sigterm() {
+    let (url, _dir) = sqlite_url();
+    work_stops_at_sigterm(&url).await;
+}
+
+#[test]
+fn sqlite_store_that_is_not_a_database_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "not a database\n".repeat(400)).unwrap();
+    let url = format!("sqlite://{}", path.display());
+    for args in [
+        vec!["inbox", "stats", "--store", url.as_str()],
+        vec![
+            "work",
+            "--store",
+            url.as_str(),
+            "--forward-to",
+            "http://127.0.0.1:9/",
+        ],
+    ] {
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(
+            String::from_utf8(output.stderr).unwrap().trim_end(),
+            format!(
+                "--store {url}: the sqlite idempotency store's configuration is invalid: {} is not an SQLite database (error returned from database: (code: 26) file is not a database); give the path of an SQLite database, or of a new file to create",
+                path.display()
+            ),
+            "{args:?}"
+        );
+    }
 }

@@ -19,6 +19,13 @@ mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod rows;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+mod sqlite;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod transactional;
 mod worker;
 
 use std::fmt;
@@ -32,11 +39,18 @@ pub use memory::{MemoryQueue, MemoryQueueBuilder};
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use postgres::{
     DEFAULT_POSTGRES_QUEUE_POLL, DEFAULT_POSTGRES_QUEUE_TABLE, PostgresQueue, PostgresQueueBuilder,
-    TransactionalError, TransactionalFuture,
 };
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisQueue, RedisQueueBuilder};
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::{
+    DEFAULT_SQLITE_QUEUE_POLL, DEFAULT_SQLITE_QUEUE_TABLE, SqliteQueue, SqliteQueueBuilder,
+};
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
+pub use transactional::{TransactionalError, TransactionalFuture};
 pub use worker::{
     Attempt, AttemptOutcome, DEFAULT_CONCURRENCY, DEFAULT_POLL, DEFAULT_SHUTDOWN_DEADLINE,
     HandlerFailure, Worker, WorkerBuilder, WorkerReport,

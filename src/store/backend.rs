@@ -1,4 +1,4 @@
-//! What the networked stores (Redis, PostgreSQL) share: every operation bounded by the command
+//! What the stores with I/O (Redis, PostgreSQL, SQLite) share: every operation bounded by the command
 //! timeout, and the backend's own errors read as [`StoreError`]s (kept in `source()`).
 
 use std::error::Error;
@@ -21,7 +21,7 @@ impl BackendError for redis::RedisError {
     }
 }
 
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
 impl BackendError for sqlx::Error {
     fn is_timeout(&self) -> bool {
         // The pool's acquire timeout, which a store opened from a URL sets to the command's.

@@ -137,7 +137,13 @@ fn release_dropped(store: Arc<dyn IdempotencyStore>, key: String, token: ClaimTo
         Err(waiting) => drop(waiting),
     }
     // Every feature that compiles tokio in; the verifier-only and memory-only builds have none.
-    #[cfg(any(feature = "redis", feature = "postgres", feature = "sender"))]
+    #[cfg(any(
+        feature = "redis",
+        feature = "postgres",
+        feature = "sqlite",
+        feature = "queue",
+        feature = "sender"
+    ))]
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             let answer = store.release(&key, token).await;

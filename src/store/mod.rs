@@ -4,6 +4,7 @@
 //!
 #![doc = include_str!("../docs/store.md")]
 #![cfg_attr(feature = "postgres", doc = include_str!("../docs/postgres_inbox.md"))]
+#![cfg_attr(feature = "sqlite", doc = include_str!("../docs/sqlite.md"))]
 //!
 //! # The protocol
 //!
@@ -16,9 +17,10 @@
 //! worker, whose late `complete` or `release` gets [`StoreError::StaleToken`] and leaves the
 //! newer claim alone.
 //!
-//! Stores: `MemoryStore` (feature `memory`, one process), `RedisStore` (feature `redis`,
-//! several instances), `PostgresStore` (feature `postgres`, several instances, and a
-//! transactional inbox: the claim joins the receiver's own transaction).
+//! Stores: `MemoryStore` (feature `memory`, one process), `SqliteStore` (feature `sqlite`, the
+//! processes of one machine, durable), `RedisStore` (feature `redis`, several instances),
+//! `PostgresStore` (feature `postgres`, several instances, and a transactional inbox: the claim
+//! joins the receiver's own transaction).
 //!
 //! # Implement your own store
 //!
@@ -136,7 +138,7 @@ use std::time::Duration;
 
 pub use crate::error::{BoxError, StoreError};
 
-#[cfg(any(feature = "redis", feature = "postgres"))]
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
 pub(crate) mod backend;
 mod dedup;
 mod future;
@@ -150,6 +152,11 @@ pub(crate) mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub(crate) mod redis;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+pub(crate) mod sql;
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub(crate) mod sqlite;
 
 pub use dedup::{Admission, Deduplicated, Deduplicator};
 #[cfg(feature = "queue")]
@@ -170,10 +177,16 @@ pub use postgres::{
 pub use redis::{
     DEFAULT_REDIS_COMMAND_TIMEOUT, DEFAULT_REDIS_KEY_PREFIX, RedisStore, RedisStoreBuilder,
 };
-/// The sqlx this crate's [`PostgresStore`] is built on (0.8), so that the application's pools
-/// and transactions are of the same version.
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+#[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+pub use sqlite::{
+    DEFAULT_SQLITE_BUSY_TIMEOUT, DEFAULT_SQLITE_COMMAND_TIMEOUT, DEFAULT_SQLITE_MAX_CONNECTIONS,
+    DEFAULT_SQLITE_TABLE, SqliteStore, SqliteStoreBuilder,
+};
+/// The sqlx this crate's SQL stores are built on (0.8), so that the application's pools and
+/// transactions are of the same version.
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "postgres", feature = "sqlite"))))]
 pub use sqlx;
 
 /// Emits a `tracing` event when the `tracing` feature is on; compiles to nothing otherwise.

@@ -63,8 +63,8 @@ enum InboxCommand {
 
 #[derive(Args)]
 struct QueueArgs {
-    /// The queue: `redis://HOST:PORT` or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, value_name = "redis://HOST:PORT|postgres://...")]
+    /// The queue: `redis://HOST:PORT`, `postgres://USER@HOST:PORT/DB` or `sqlite://PATH`.
+    #[arg(long, value_name = "redis://HOST:PORT|postgres://...|sqlite://PATH")]
     store: String,
     /// The queue's namespace.
     #[arg(long, default_value = "listen")]

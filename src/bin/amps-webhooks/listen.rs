@@ -51,10 +51,11 @@ pub(crate) struct ListenArgs {
     #[arg(long, default_value = "/webhooks")]
     path: String,
     /// Where deliveries are remembered: `memory`, a Redis URL (`redis://HOST:PORT`) or a
-    /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`, its table created when missing).
+    /// PostgreSQL URL (`postgres://USER@HOST:PORT/DB`, its table created when missing) or an
+    /// SQLite file (`sqlite://PATH`, the file and its tables created when missing).
     #[arg(
         long,
-        value_name = "memory|redis://HOST:PORT|postgres://...",
+        value_name = "memory|redis://HOST:PORT|postgres://...|sqlite://PATH",
         default_value = "memory"
     )]
     store: String,

@@ -1,20 +1,23 @@
 //! `--store URL`: the one place that turns a store URL into what `listen`, `work` and `inbox`
 //! use: the idempotency store of `listen`'s deduplication, and the queue backend of `listen
 //! --enqueue`, `work` and `inbox`. `memory`, `redis://HOST:PORT` (or `rediss://`) and
-//! `postgres://...` (or `postgresql://`). A store that cannot be reached is a usage error
+//! `postgres://...` (or `postgresql://`) and `sqlite://PATH` (the file and its tables created on
+//! first use; `sqlite:///abs/path` or `sqlite://relative/path`). A store that cannot be reached is a usage error
 //! (exit 2) whose message names the URL without its password.
 
 use std::sync::Arc;
 
-use amps_webhooks::queue::{MemoryQueue, PostgresQueue, QueueBackend, RedisQueue};
+use amps_webhooks::queue::{MemoryQueue, PostgresQueue, QueueBackend, RedisQueue, SqliteQueue};
 use amps_webhooks::store::{
-    DEFAULT_MEMORY_CAPACITY, IdempotencyStore, MemoryStore, PostgresStore, RedisStore, StoreError,
+    DEFAULT_MEMORY_CAPACITY, IdempotencyStore, MemoryStore, PostgresStore, RedisStore, SqliteStore,
+    StoreError,
 };
 
 use crate::failure::{Failure, usage};
 
 /// What `--store` accepts, in the messages that refuse another.
-pub(crate) const EXPECTED: &str = "`memory`, `redis://HOST:PORT` or `postgres://USER@HOST:PORT/DB`";
+pub(crate) const EXPECTED: &str =
+    "`memory`, `redis://HOST:PORT`, `postgres://USER@HOST:PORT/DB` or `sqlite://PATH`";
 
 /// A parsed `--store`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub(crate) enum StoreUrl {
     Redis(String),
     /// A PostgreSQL database.
     Postgres(String),
+    /// An SQLite database file (the URL kept as given, the path after `sqlite://`).
+    Sqlite(String),
 }
 
 impl StoreUrl {
@@ -35,7 +40,9 @@ impl StoreUrl {
             ("memory", _) => Ok(Self::Memory),
             (_, Some("redis" | "rediss" | "redis+cluster")) => Ok(Self::Redis(text.to_owned())),
             (_, Some("postgres" | "postgresql")) => Ok(Self::Postgres(text.to_owned())),
-            // The SQLite backend adds its arm here: `(_, Some("sqlite")) => Self::Sqlite(path)`.
+            (_, Some("sqlite")) if text.len() > "sqlite://".len() => {
+                Ok(Self::Sqlite(text.to_owned()))
+            }
             _ => Err(usage(format!(
                 "--store {:?}: expected {EXPECTED}",
                 redacted(text)
@@ -48,7 +55,13 @@ impl StoreUrl {
         match self {
             Self::Memory => "memory".to_owned(),
             Self::Redis(url) | Self::Postgres(url) => redacted(url),
+            Self::Sqlite(url) => url.clone(),
         }
+    }
+
+    /// The file of a `sqlite://PATH` store.
+    fn sqlite_path(url: &str) -> &str {
+        url.strip_prefix("sqlite://").unwrap_or(url)
     }
 
     /// The failure of a store that cannot be used: exit 2, naming the store.
@@ -74,6 +87,12 @@ impl StoreUrl {
                 store.migrate().await.map_err(|e| self.unreachable(&e))?;
                 Arc::new(store)
             }
+            Self::Sqlite(url) => Arc::new(
+                SqliteStore::builder(Self::sqlite_path(url))
+                    .connect()
+                    .await
+                    .map_err(|e| self.unreachable(&e))?,
+            ),
         })
     }
 }
@@ -97,6 +116,12 @@ impl StoreUrl {
                 queue.migrate().await.map_err(|e| self.unreachable(&e))?;
                 Arc::new(queue)
             }
+            Self::Sqlite(url) => Arc::new(
+                SqliteQueue::builder(Self::sqlite_path(url))
+                    .connect()
+                    .await
+                    .map_err(|e| self.unreachable(&e))?,
+            ),
         })
     }
 
@@ -105,7 +130,7 @@ impl StoreUrl {
     pub(crate) fn shared(self, subcommand: &str) -> Result<Self, Failure> {
         match self {
             Self::Memory => Err(usage(format!(
-                "--store memory: the memory queue lives in the `listen --enqueue` process that holds it, out of {subcommand}'s reach; use redis://HOST:PORT or postgres://..., or drain it with `listen --enqueue --forward-to URL`"
+                "--store memory: the memory queue lives in the `listen --enqueue` process that holds it, out of {subcommand}'s reach; use redis://HOST:PORT, postgres://... or sqlite://PATH, or drain it with `listen --enqueue --forward-to URL`"
             ))),
             other => Ok(other),
         }

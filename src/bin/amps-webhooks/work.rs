@@ -123,8 +123,8 @@ pub(crate) struct WorkerPlan {
 
 #[derive(Args)]
 pub(crate) struct WorkArgs {
-    /// The queue: `redis://HOST:PORT` or `postgres://USER@HOST:PORT/DB`.
-    #[arg(long, value_name = "redis://HOST:PORT|postgres://...")]
+    /// The queue: `redis://HOST:PORT`, `postgres://USER@HOST:PORT/DB` or `sqlite://PATH`.
+    #[arg(long, value_name = "redis://HOST:PORT|postgres://...|sqlite://PATH")]
     store: String,
     /// The queue's namespace (`listen --enqueue` fills `listen`).
     #[arg(long, default_value = "listen")]

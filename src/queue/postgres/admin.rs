@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::backend::fenced;
 use super::{PostgresQueue, RecordRow, record};
 use crate::queue::{Enqueue, Job, JobRecord, QueueBackend, QueueStats, Redrive, storage_key};
-use crate::store::postgres::{micros, micros_after};
+use crate::store::sql::{micros, micros_after};
 use crate::store::{StoreError, StoreFuture};
 
 /// Rows deleted per statement by [`purge`](QueueBackend::purge).

@@ -15,7 +15,7 @@ use crate::Clock;
 use crate::queue::{Enqueue, Job, JobRecord, JobState, storage_key};
 use crate::store::StoreError;
 use crate::store::backend::{bounded, unavailable};
-use crate::store::postgres::{micros, micros_after};
+use crate::store::sql::{micros, micros_after};
 
 /// How often an enqueue tries again when the row it met vanished (purged, or replaced by
 /// another enqueue) between two statements.

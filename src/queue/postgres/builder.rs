@@ -11,7 +11,7 @@ use super::listen::Listener;
 use super::sql::Sql;
 use super::{DEFAULT_POSTGRES_QUEUE_POLL, DEFAULT_POSTGRES_QUEUE_TABLE, STORE};
 use crate::store::backend::configuration;
-use crate::store::postgres::valid_identifier;
+use crate::store::sql::valid_identifier;
 use crate::store::{
     DEFAULT_POSTGRES_COMMAND_TIMEOUT, DEFAULT_POSTGRES_MAX_CONNECTIONS, StoreError,
 };

@@ -10,11 +10,10 @@
 //!
 #![doc = include_str!("../../docs/queue_postgres.md")]
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use crate::queue::{Job, JobRecord, Lease};
-use crate::store::{ClaimToken, StoreError};
-use crate::verify::WebhookTimestamp;
+use crate::queue::{Job, JobRecord};
+use crate::store::StoreError;
 
 mod admin;
 mod backend;
@@ -25,7 +24,6 @@ mod transactional;
 
 pub use backend::PostgresQueue;
 pub use builder::PostgresQueueBuilder;
-pub use transactional::{TransactionalError, TransactionalFuture};
 
 const STORE: &str = "postgres";
 
@@ -52,67 +50,18 @@ type RecordRow = (
     i64,
 );
 
-/// A time from microseconds since the Unix epoch (negative ones as the epoch).
-fn time(micros: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_micros(u64::try_from(micros).unwrap_or(0))
+/// The shared row of a PostgreSQL row (its attempts an `integer`).
+fn shared(row: RecordRow) -> crate::queue::rows::Row {
+    let (a, b, c, d, e, f, g, h, attempts, j, k) = row;
+    (a, b, c, d, e, f, g, h, i64::from(attempts), j, k)
 }
 
 /// The record of a row; its sequence number as the second value (the lease's handle).
 fn record(row: RecordRow, table: &str) -> Result<(JobRecord, i64), StoreError> {
-    let (
-        seq,
-        key,
-        webhook_id,
-        event_type,
-        timestamp,
-        received,
-        body,
-        headers,
-        attempts,
-        last_error,
-        next,
-    ) = row;
-    let headers: Vec<(String, String)> =
-        serde_json::from_str(&headers).map_err(|error| StoreError::UnexpectedReply {
-            store: STORE,
-            detail: format!(
-                "the headers of the job {key:?} in {table} are not pairs of strings ({error})"
-            ),
-        })?;
-    Ok((
-        JobRecord {
-            webhook_id,
-            key,
-            event_type,
-            timestamp: WebhookTimestamp::from_unix(u64::try_from(timestamp).unwrap_or(0)),
-            received_at: time(received),
-            body,
-            headers,
-            attempts: u32::try_from(attempts).unwrap_or(0),
-            last_error,
-            next_run_at: time(next),
-        },
-        seq,
-    ))
+    crate::queue::rows::record(STORE, shared(row), table)
 }
 
 /// The job of a row taken under `token` (32 hex digits).
 fn job(row: RecordRow, token: &str, table: &str) -> Result<Job, StoreError> {
-    let (record, seq) = record(row, table)?;
-    let token = u128::from_str_radix(token, 16).map_err(|_| StoreError::UnexpectedReply {
-        store: STORE,
-        detail: format!(
-            "the token of the job {:?} in {table} is {token:?}",
-            record.key
-        ),
-    })?;
-    let until = record.next_run_at;
-    Ok(Job::new(
-        record,
-        Lease {
-            token: ClaimToken::from_u128(token),
-            until,
-            handle: seq.to_string().into(),
-        },
-    ))
+    crate::queue::rows::job(STORE, shared(row), token, table)
 }

@@ -2,9 +2,7 @@
 //! own transaction, and [`PostgresQueue::transactional`] makes a worker's handler of a function
 //! that writes on that transaction ([`TransactionalError`] when it cannot commit).
 
-use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,43 +10,11 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Postgres, Transaction};
 
 use super::{PostgresQueue, STORE};
+use crate::queue::transactional::{TransactionalError, TransactionalFuture};
 use crate::queue::{Job, storage_key};
 use crate::store::StoreError;
 use crate::store::backend::unavailable;
-use crate::store::postgres::{micros, micros_after};
-
-/// Why a [`transactional`](PostgresQueue::transactional) handler committed nothing.
-#[derive(Debug)]
-pub enum TransactionalError<E> {
-    /// The handler failed (its transaction was rolled back).
-    Handler(E),
-    /// The transaction could not begin, complete the job or commit: PostgreSQL did not answer
-    /// ([`StoreError::Unavailable`]), or the job was taken over
-    /// ([`StoreError::StaleToken`]: this worker was fenced off, and nothing it wrote committed).
-    Store(StoreError),
-}
-
-impl<E: fmt::Display> fmt::Display for TransactionalError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Handler(error) => write!(f, "{error}"),
-            Self::Store(error) => write!(f, "the transaction did not commit: {error}"),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for TransactionalError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Handler(error) => Some(error),
-            Self::Store(error) => Some(error),
-        }
-    }
-}
-
-/// The future of a transactional handler: what the [`Worker`](crate::queue::Worker) awaits.
-pub type TransactionalFuture<E> =
-    Pin<Box<dyn Future<Output = Result<(), TransactionalError<E>>> + Send + 'static>>;
+use crate::store::sql::{micros, micros_after};
 
 impl PostgresQueue {
     /// Marks `job` done, kept for `retention`, inside the caller's transaction `conn` (pass

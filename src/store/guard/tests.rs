@@ -137,7 +137,13 @@ fn without_a_runtime_a_dropped_claim_is_released_by_one_poll() {
     }
 }
 
-#[cfg(any(feature = "redis", feature = "postgres", feature = "sender"))]
+#[cfg(any(
+    feature = "redis",
+    feature = "postgres",
+    feature = "sqlite",
+    feature = "queue",
+    feature = "sender"
+))]
 #[test]
 fn on_a_runtime_a_dropped_claim_is_released_by_a_spawned_task() {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -2,7 +2,6 @@
 //! the timeout; names checked before they reach the SQL.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
@@ -13,7 +12,7 @@ use super::{
 };
 use crate::store::StoreError;
 use crate::store::backend::configuration;
-use crate::{Clock, SystemClock};
+use crate::store::sql::{SqlOptions, check_identifier, sql_builder_options};
 
 enum Source {
     Url(String),
@@ -24,10 +23,7 @@ enum Source {
 pub struct PostgresStoreBuilder {
     source: Source,
     schema: Option<String>,
-    table: String,
-    clock: Arc<dyn Clock>,
-    command_timeout: Duration,
-    max_connections: u32,
+    options: SqlOptions,
 }
 
 impl std::fmt::Debug for PostgresStoreBuilder {
@@ -41,22 +37,19 @@ impl std::fmt::Debug for PostgresStoreBuilder {
                 },
             )
             .field("schema", &self.schema)
-            .field("table", &self.table)
-            .field("clock", &self.clock)
-            .field("command_timeout", &self.command_timeout)
-            .field("max_connections", &self.max_connections)
+            .field("options", &self.options)
             .finish()
     }
 }
 
-/// A valid unquoted identifier of at most `max` bytes: a lowercase letter or `_`, then
-/// lowercase letters, digits and `_`.
-pub(crate) fn valid_identifier(name: &str, max: usize) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z' | b'_'))
-        && name.len() <= max
-        && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
-}
+sql_builder_options!(
+    PostgresStoreBuilder,
+    "PostgreSQL",
+    "amps_webhooks_inbox",
+    "48",
+    "16",
+    "[`PostgresStore::with_pool`]"
+);
 
 impl PostgresStoreBuilder {
     /// The schema of the table (default: none, so the connection's `search_path` decides,
@@ -68,46 +61,6 @@ impl PostgresStoreBuilder {
         self
     }
 
-    /// The table's name (default `amps_webhooks_inbox`): 1 to 48 characters from `a-z 0-9 _`,
-    /// not starting with a digit (its index is named after it).
-    #[must_use]
-    pub fn table(mut self, table: impl Into<String>) -> Self {
-        self.table = table.into();
-        self
-    }
-
-    /// The clock that leases and retentions are computed and compared with (default:
-    /// [`SystemClock`]).
-    #[must_use]
-    pub fn clock(mut self, clock: impl Clock + 'static) -> Self {
-        self.clock = Arc::new(clock);
-        self
-    }
-
-    /// [`clock`](Self::clock), shared with a verifier or other stores.
-    #[must_use]
-    pub fn shared_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// How long one leased-path operation may take, waiting for a pool connection included,
-    /// before it fails with [`StoreError::Timeout`] (default 2 s). A pool opened from a URL also
-    /// uses it as its acquire timeout.
-    #[must_use]
-    pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout;
-        self
-    }
-
-    /// The size of the pool opened from a URL (default 16; ignored with
-    /// [`PostgresStore::with_pool`]).
-    #[must_use]
-    pub fn max_connections(mut self, connections: u32) -> Self {
-        self.max_connections = connections.max(1);
-        self
-    }
-
     /// The store, connecting on first use (so an application can start while PostgreSQL is
     /// down; its claims fail closed until it answers). Call it inside a tokio runtime.
     ///
@@ -115,19 +68,10 @@ impl PostgresStoreBuilder {
     ///
     /// [`StoreError::Configuration`] for a malformed URL, schema or table name.
     pub fn build(self) -> Result<PostgresStore, StoreError> {
-        if !valid_identifier(&self.table, 48) {
-            return Err(configuration(
-                STORE,
-                "the table name must be 1 to 48 characters from `a-z 0-9 _`, not starting with a digit",
-            ));
-        }
-        if let Some(schema) = &self.schema
-            && !valid_identifier(schema, 63)
-        {
-            return Err(configuration(
-                STORE,
-                "the schema name must be 1 to 63 characters from `a-z 0-9 _`, not starting with a digit",
-            ));
+        let options = self.options;
+        check_identifier(STORE, "table", &options.table, 48)?;
+        if let Some(schema) = &self.schema {
+            check_identifier(STORE, "schema", schema, 63)?;
         }
         let pool = match self.source {
             Source::Pool(pool) => pool,
@@ -140,8 +84,8 @@ impl PostgresStoreBuilder {
                 ));
             }
             Source::Url(url) => PgPoolOptions::new()
-                .max_connections(self.max_connections)
-                .acquire_timeout(self.command_timeout)
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.command_timeout)
                 .connect_lazy(&url)
                 .map_err(|error| {
                     configuration(
@@ -154,9 +98,9 @@ impl PostgresStoreBuilder {
         };
         Ok(PostgresStore {
             pool,
-            sql: Arc::new(Sql::new(self.schema.as_deref(), &self.table)),
-            clock: self.clock,
-            command_timeout: self.command_timeout,
+            sql: Arc::new(Sql::new(self.schema.as_deref(), &options.table)),
+            clock: options.clock,
+            command_timeout: options.command_timeout,
         })
     }
 
@@ -193,25 +137,11 @@ impl PostgresStoreBuilder {
         Self {
             source,
             schema: None,
-            table: DEFAULT_POSTGRES_TABLE.to_owned(),
-            clock: Arc::new(SystemClock),
-            command_timeout: DEFAULT_POSTGRES_COMMAND_TIMEOUT,
-            max_connections: DEFAULT_POSTGRES_MAX_CONNECTIONS,
+            options: SqlOptions::new(
+                DEFAULT_POSTGRES_TABLE,
+                DEFAULT_POSTGRES_COMMAND_TIMEOUT,
+                DEFAULT_POSTGRES_MAX_CONNECTIONS,
+            ),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn identifiers_are_checked() {
-        assert!(valid_identifier("amps_webhooks_inbox", 48));
-        assert!(valid_identifier("_t1", 48));
-        for bad in ["", "1t", "T", "a-b", "a b", "a\"b", "é"] {
-            assert!(!valid_identifier(bad, 48), "{bad:?}");
-        }
-        assert!(!valid_identifier(&"a".repeat(49), 48));
     }
 }

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use sqlx::postgres::PgConnection;
 
-use super::sql::{Found, Write, micros, micros_after};
+use super::sql::Write;
 use super::{PostgresStore, STORE};
 use crate::Event;
+use crate::store::sql::{Found, micros, micros_after};
 use crate::store::{Deduplicator, StoreError, store_event};
 
 /// The answer of a transactional claim ([`PostgresInbox::claim_in`]).

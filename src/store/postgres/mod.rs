@@ -20,11 +20,10 @@ pub use builder::PostgresStoreBuilder;
 pub use inbox::{InboxClaim, PostgresInbox};
 pub use store::PostgresStore;
 
-/// What the PostgreSQL queue shares with the store: names checked alike, times bound alike.
+/// What the PostgreSQL queue shares with the store: times bound alike (see also
+/// [`crate::store::sql`]).
 #[cfg(feature = "queue")]
-pub(crate) use builder::valid_identifier;
-#[cfg(feature = "queue")]
-pub(crate) use sql::{micros, micros_after, ts};
+pub(crate) use sql::ts;
 
 const STORE: &str = "postgres";
 

@@ -1,22 +1,12 @@
 //! The SQL of the inbox table: its statements, built once for the configured table, and the
 //! claim that runs them on one connection (the store's pool or the caller's transaction); times
-//! as bound microseconds from the injected clock.
-
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+//! as bound microseconds from the injected clock ([`crate::store::sql`]).
 
 use sqlx::postgres::PgConnection;
 
 use super::{STORE, unavailable};
+use crate::store::sql::{Found, MAX_CLAIM_ATTEMPTS, claim_kept_changing, live_record};
 use crate::store::{ClaimToken, StoreError};
-
-/// Timestamps past the year 9999 are stored as 9999-12-31: PostgreSQL's intervals and
-/// timestamps have a range, and a retention of `Duration::MAX` must not overflow it.
-const MAX_MICROS: i64 = 253_402_300_799_000_000;
-
-/// How often a claim retries when the record it met vanished (released or purged) between two
-/// statements. Each retry needs another worker's release to land in between, so a handful is
-/// plenty.
-const MAX_ATTEMPTS: usize = 8;
 
 /// A `timestamptz` from bound microseconds since the Unix epoch.
 pub(crate) fn ts(param: usize) -> String {
@@ -165,28 +155,6 @@ impl Write {
     }
 }
 
-/// What a claim found.
-pub(super) enum Found {
-    Written,
-    Completed,
-    InFlight { retry_after: Duration },
-}
-
-/// Microseconds since the Unix epoch, saturating at 0 and at [`MAX_MICROS`].
-pub(crate) fn micros(time: SystemTime) -> i64 {
-    time.duration_since(UNIX_EPOCH)
-        .map_or(0, |since| {
-            i64::try_from(since.as_micros()).unwrap_or(i64::MAX)
-        })
-        .min(MAX_MICROS)
-}
-
-/// `now + by` in microseconds, saturating.
-pub(crate) fn micros_after(now: i64, by: Duration) -> i64 {
-    now.saturating_add(i64::try_from(by.as_micros()).unwrap_or(i64::MAX))
-        .min(MAX_MICROS)
-}
-
 impl Sql {
     /// Writes `write` on `key` when it has no live record; otherwise reports the live one.
     pub(super) async fn claim_on(
@@ -196,7 +164,7 @@ impl Sql {
         now: i64,
         write: Write,
     ) -> Result<Found, StoreError> {
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..MAX_CLAIM_ATTEMPTS {
             // Insert first: a fresh key costs one statement. A conflicting uncommitted insert
             // (a concurrent transactional claim) makes this wait for its transaction.
             let inserted = write
@@ -222,56 +190,18 @@ impl Sql {
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(unavailable)?;
-            match row {
-                Some((state, expires)) if expires > now => {
-                    return match state.as_str() {
-                        "completed" => Ok(Found::Completed),
-                        "in_flight" => Ok(Found::InFlight {
-                            retry_after: Duration::from_micros(
-                                expires.saturating_sub(now).unsigned_abs(),
-                            )
-                            .max(Duration::from_millis(1)),
-                        }),
-                        other => Err(StoreError::UnexpectedReply {
-                            store: STORE,
-                            detail: format!("a row of {} holds the state {other:?}", self.table),
-                        }),
-                    };
-                }
-                // Released, purged or expired between two statements: try again.
-                _ => {}
+            // Released, purged or expired between two statements: try again.
+            if let Some(found) = live_record(STORE, &self.table, row, now) {
+                return found;
             }
         }
-        Err(StoreError::UnexpectedReply {
-            store: STORE,
-            detail: format!(
-                "the record of {key:?} in {} changed under {MAX_ATTEMPTS} claims in a row",
-                self.table
-            ),
-        })
+        Err(claim_kept_changing(STORE, &self.table, key))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_saturate() {
-        assert_eq!(micros(UNIX_EPOCH), 0);
-        assert_eq!(
-            micros(UNIX_EPOCH - Duration::from_secs(1)),
-            0,
-            "before the epoch"
-        );
-        assert_eq!(
-            micros(UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456)),
-            1_700_000_000_123_456
-        );
-        assert_eq!(micros_after(5, Duration::from_micros(7)), 12);
-        assert_eq!(micros_after(5, Duration::MAX), MAX_MICROS);
-        assert_eq!(micros_after(MAX_MICROS, Duration::from_secs(1)), MAX_MICROS);
-    }
 
     #[test]
     fn statements_name_the_table() {

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnection, PgPool};
 
-use super::sql::{Found, Sql, Write, micros, micros_after};
+use super::sql::{Sql, Write};
 use super::{STORE, unavailable};
 use crate::Clock;
 use crate::store::backend::bounded;
-use crate::store::{Claim, ClaimToken, IdempotencyStore, StoreError, StoreFuture, store_event};
+use crate::store::sql::{Found, micros, micros_after};
+use crate::store::{Claim, ClaimToken, IdempotencyStore, StoreError, StoreFuture};
 
 /// Rows deleted per statement by [`PostgresStore::purge_expired`].
 const PURGE_BATCH: i64 = 1_000;
@@ -209,20 +210,9 @@ impl PostgresStore {
     /// Outside a tokio runtime, or with `every` zero (as `tokio::time::interval`).
     pub fn spawn_purger(&self, every: Duration) -> tokio::task::JoinHandle<()> {
         let store = self.clone();
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tokio::spawn(async move {
-            loop {
-                ticks.tick().await;
-                match store.purge_expired().await {
-                    Ok(_deleted) => {
-                        store_event!(debug, table = %store.sql.table, deleted = _deleted, "purged expired inbox rows");
-                    }
-                    Err(_error) => {
-                        store_event!(warn, table = %store.sql.table, error = %_error, "could not purge expired inbox rows; retrying at the next tick");
-                    }
-                }
-            }
+        crate::store::sql::spawn_purger(self.sql.table.clone(), every, move || {
+            let store = store.clone();
+            async move { store.purge_expired().await }
         })
     }
 
