@@ -50,7 +50,8 @@
 //! metrics-exporter-prometheus, give the histograms buckets ([`DURATION_BUCKETS`],
 //! [`LAG_BUCKETS`]); without buckets it renders them as summaries:
 //!
-//! ```ignore
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 //! use amps_webhooks::metrics::{self, ARRIVAL_LAG, DURATION_BUCKETS, LAG_BUCKETS};
 //!
@@ -59,7 +60,10 @@
 //!     .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), DURATION_BUCKETS)?
 //!     .install_recorder()?;
 //! metrics::describe();
-//! // serve `handle.render()` on GET /metrics
+//! // Serve `handle.render()` on GET /metrics: the Prometheus text format.
+//! assert!(handle.render().is_empty() || handle.render().starts_with('#'));
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! `examples/axum_prometheus.rs` is the whole receiver.
