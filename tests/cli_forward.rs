@@ -160,3 +160,24 @@ fn a_forward_url_that_is_not_plain_http_is_a_usage_error() {
         assert!(output.stdout.is_empty());
     }
 }
+
+/// The guide's forwarding example, run as written (`--port 0 --no-inspect` added, the app's
+/// URL put for `http://127.0.0.1:3000/webhooks`): the delivery reaches the app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guides_forwarding_example_runs_as_written() {
+    let app = App::start(&[]).await;
+    let block = cli_common::guide_block(
+        "amps-webhooks listen --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw --forward-to ",
+    )
+    .replace("http://127.0.0.1:3000/webhooks", &app.url);
+    let (mut listener, url) = cli_common::listen_as_written(&block, "--port 0 --no-inspect");
+    let (status, answer) = post(&url, &signed("msg_guide_fwd", BODY), BODY).await;
+    assert_eq!((status, answer.as_str()), (200, "app says 200"));
+    assert_eq!(app.received().len(), 1);
+    assert_eq!(&app.received()[0].body[..], BODY);
+    let line = listener.next_line();
+    assert!(
+        line.starts_with("processed   200 msg_guide_fwd type=push.completed key=evt_fwd"),
+        "{line}"
+    );
+}

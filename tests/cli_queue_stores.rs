@@ -333,3 +333,75 @@ fn sqlite_store_that_is_not_a_database_exits_2_naming_it() {
         );
     }
 }
+
+/// The guide's queue commands, run as written on Redis in the default namespace `listen`
+/// (`--port 0 --no-inspect` added to `listen`): a delivery is queued, the `inbox` block runs
+/// (its stats count the job), and `work --drain` forwards every job of the namespace to an app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis at 127.0.0.1:6379"]
+async fn the_guides_queue_commands_run_as_written() {
+    let store = redis_url();
+    assert_eq!(
+        store, "redis://127.0.0.1:6379",
+        "the guide's commands name this store"
+    );
+    let block = cli_common::guide_block(
+        "amps-webhooks listen --secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw --enqueue",
+    );
+    let (mut listener, url) = cli_common::listen_as_written(&block, "--port 0 --no-inspect");
+    let event_id = unique("evt_guide");
+    assert_eq!(
+        deliver(&url, "msg_guide_q", &envelope(&event_id)).await,
+        200
+    );
+    let line = listener.next_line();
+    assert!(
+        line == format!("queued      200 msg_guide_q type=push.completed key={event_id}"),
+        "{line}"
+    );
+    drop(listener);
+
+    let inbox = cli_common::guide_block("amps-webhooks inbox stats ");
+    let mut outputs = Vec::new();
+    for command in inbox.lines() {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let output = run(&args);
+        assert_eq!(output.status.code(), Some(0), "{command}: {output:?}");
+        outputs.push(String::from_utf8(output.stdout).unwrap());
+    }
+    let stats: Value = serde_json::from_str(outputs[0].trim()).unwrap();
+    assert!(stats["pending"].as_u64().unwrap() >= 1, "{stats}");
+    assert!(
+        outputs[2].trim_end().ends_with("back to pending"),
+        "{:?}",
+        outputs[2]
+    );
+
+    let app = App::start(&[]).await;
+    let attempts = json_lines(&[
+        "work",
+        "--store",
+        &store,
+        "--forward-to",
+        &app.url,
+        "--drain",
+        "--json",
+    ]);
+    assert!(
+        attempts
+            .iter()
+            .any(|a| a["key"] == event_id.as_str() && a["outcome"] == "done"),
+        "{attempts:?}"
+    );
+    assert!(
+        app.received()
+            .iter()
+            .any(|r| r.body[..] == envelope(&event_id)[..]),
+        "the app got the guide's delivery"
+    );
+    assert_eq!(stats_of_default(&store)["pending"], 0);
+}
+
+fn stats_of_default(store: &str) -> Value {
+    json_lines(&["inbox", "stats", "--store", store, "--json"]).remove(0)
+}

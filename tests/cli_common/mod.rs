@@ -233,3 +233,44 @@ pub fn unique(label: &str) -> String {
         .as_nanos();
     format!("cli-{label}-{nanos}-{}", std::process::id())
 }
+
+/// The `sh` block of the command-line guide (src/docs/cli.md) that starts with `start`.
+pub fn guide_block(start: &str) -> String {
+    let guide = include_str!("../../src/docs/cli.md");
+    guide
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("\n```").next())
+        .find(|block| block.starts_with(start))
+        .unwrap_or_else(|| panic!("the guide has no sh block starting with {start:?}"))
+        .to_owned()
+}
+
+/// Runs the guide's `listen` block `block` with `extra` appended (`--port 0` and the like), by
+/// bash, with the tool first on the PATH; answers the tool and the URL it listens on.
+pub fn listen_as_written(block: &str, extra: &str) -> (Tool, String) {
+    let dir = std::path::Path::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut child = Command::new("bash")
+        .args(["-c", &format!("exec {} {extra}", block.trim())])
+        .env("PATH", path)
+        .env_remove("AMPS_WEBHOOKS_SECRET")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(child.stdout.take().unwrap());
+    let mut tool = Tool { child, lines };
+    let first = tool.next_line();
+    let url = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    (tool, url)
+}
