@@ -223,7 +223,7 @@ impl Timer {
 
 /// The `event_type` label of a type the body named (or did not).
 #[cfg(feature = "metrics")]
-#[cfg(any(feature = "axum", feature = "actix", feature = "queue"))]
+#[cfg(any(feature = "axum", feature = "actix"))]
 fn event_type_label(event_type: Option<&str>) -> &'static str {
     match event_type {
         None => "none",
@@ -296,7 +296,7 @@ macro_rules! delivery_key {
 
 /// Counts a delivery: `outcome` is an [`Outcome`](crate::integrations::Outcome)'s name (or
 /// `queued`), `event_type` the type its body named.
-#[cfg(any(feature = "axum", feature = "actix", feature = "queue"))]
+#[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 #[inline]
 pub(crate) fn delivery(outcome: &'static str, event_type: Option<&str>) {
