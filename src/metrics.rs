@@ -11,18 +11,18 @@
 //!
 //! | name | type | labels | meaning |
 //! |---|---|---|---|
-//! | `amps_webhooks_deliveries_total` | counter | `outcome`, `event_type` | deliveries answered by the deduplicating middleware (axum's `WebhookLayer`, actix's `WebhookMiddleware`), by what became of them; a rejection by the bare extractor counts too (as `rejected`) |
+//! | `amps_webhooks_deliveries_total` | counter | `outcome`, `event_type` | deliveries answered by the deduplicating middleware (axum's `WebhookLayer`, actix's `WebhookMiddleware`), by what became of them; a rejection by the bare extractor counts too (as `rejected`); in queue mode, the enqueueing routes' answers (`queued`, `duplicate`, `unavailable`, `rejected`) |
 //! | `amps_webhooks_rejections_total` | counter | `reason` | requests refused before any handler ran, by the rejection's code |
 //! | `amps_webhooks_handler_duration_seconds` | histogram | `outcome` | how long the route's handler took, behind the middleware: `processed` (it answered 2xx) or `failed` |
 //! | `amps_webhooks_verification_duration_seconds` | histogram | | how long the verifier took (headers, timestamp, signatures), for every body read in full, refused or not |
 //! | `amps_webhooks_arrival_lag_seconds` | histogram | `direction` | receipt time (the verifier's clock) minus the `webhook-timestamp`, for verified requests, as an absolute value: `behind` when the timestamp is in the past (the usual case; it grows as the sender's clock falls behind or its retries come late), `ahead` when it is in the future (the sender's clock runs fast) |
 //! | `amps_webhooks_store_operation_duration_seconds` | histogram | `store`, `operation` | how long an idempotency store operation took, as the `Deduplicator` (and `PostgresInbox`) saw it |
 //! | `amps_webhooks_store_errors_total` | counter | `store`, `operation`, `error` | idempotency store operations that failed, by the error's kind |
-//! | `amps_webhooks_queue_jobs` | gauge | `backend`, `state` | jobs held by the queue, by state (recorded by the queue) |
-//! | `amps_webhooks_queue_oldest_pending_age_seconds` | gauge | `backend` | how long the oldest pending job has waited since it was received; 0 when none is pending (recorded by the queue) |
-//! | `amps_webhooks_queue_attempts_total` | counter | `backend`, `result` | job attempts run by the queue's workers, by result (recorded by the queue) |
-//! | `amps_webhooks_queue_attempt_duration_seconds` | histogram | `backend`, `result` | how long a job attempt's handler took (recorded by the queue) |
-//! | `amps_webhooks_queue_dead_lettered_total` | counter | `backend` | jobs dead-lettered after their last attempt failed (recorded by the queue) |
+//! | `amps_webhooks_queue_jobs` | gauge | `backend`, `state` | jobs held by the queue, by state (set by each [`Queue::stats`](crate::queue::Queue::stats)) |
+//! | `amps_webhooks_queue_oldest_pending_age_seconds` | gauge | `backend` | how long the oldest pending job has waited since it was received; 0 when none is pending (set by each `Queue::stats`) |
+//! | `amps_webhooks_queue_attempts_total` | counter | `backend`, `result` | job attempts run by the queue's workers, by whether the handler succeeded (a handler cancelled at the worker's shutdown is not counted) |
+//! | `amps_webhooks_queue_attempt_duration_seconds` | histogram | `backend`, `result` | how long a job attempt's handler took |
+//! | `amps_webhooks_queue_dead_lettered_total` | counter | `backend` | jobs dead-lettered after their last attempt failed |
 //!
 //! The label values:
 //!
@@ -35,7 +35,7 @@
 //! | `store` | the store's [`IdempotencyStore::name`](crate::store::IdempotencyStore::name): `memory`, `redis`, `postgres`; `custom` for a store that does not name itself |
 //! | `operation` | `claim`, `complete`, `release`; `claim_in` (a `PostgresInbox` claim inside the caller's transaction) |
 //! | `error` | `unavailable`, `timeout`, `stale_token`, `capacity_exhausted`, `unexpected_reply`, `configuration`, `invalid_namespace` |
-//! | `backend` (queue) | `memory`, `redis`, `postgres`, `sqlite` |
+//! | `backend` (queue) | the backend's [`QueueBackend::name`](crate::queue::QueueBackend::name): `memory`, `redis`, `postgres`; `custom` for a backend that does not name itself |
 //! | `state` (queue) | `pending`, `running`, `dead` |
 //! | `result` (queue) | `succeeded`, `failed` |
 //!
@@ -227,7 +227,7 @@ impl Timer {
 
 /// The `event_type` label of a type the body named (or did not).
 #[cfg(feature = "metrics")]
-#[cfg(any(feature = "axum", feature = "actix", feature = "queue"))]
+#[cfg(any(feature = "axum", feature = "actix"))]
 fn event_type_label(event_type: Option<&str>) -> &'static str {
     match event_type {
         None => "none",
@@ -300,7 +300,7 @@ macro_rules! delivery_key {
 
 /// Counts a delivery: `outcome` is an [`Outcome`](crate::integrations::Outcome)'s name (or
 /// `queued`), `event_type` the type its body named.
-#[cfg(any(feature = "axum", feature = "actix", feature = "queue"))]
+#[cfg(any(feature = "axum", feature = "actix"))]
 #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
 #[inline]
 pub(crate) fn delivery(outcome: &'static str, event_type: Option<&str>) {

@@ -1,5 +1,6 @@
 //! `amps-webhooks listen --metrics 127.0.0.1:0`: the metrics URL it prints, scraped over HTTP
-//! after one delivery, holds the series of that delivery in the Prometheus text format.
+//! after one delivery, holds the series of that delivery in the Prometheus text format; so does
+//! `/metrics` on the inspector's address.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::io::{BufRead as _, BufReader};
@@ -24,6 +25,25 @@ impl Drop for Killed {
     }
 }
 
+/// GETs `url`: 200 in the Prometheus text format; its text.
+async fn scrape(url: &str) -> String {
+    let scrape = hyper::Request::get(url)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = Client::builder(TokioExecutor::new())
+        .build_http()
+        .request(scrape)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(text.to_vec()).unwrap()
+}
+
 #[tokio::test]
 async fn listen_serves_the_delivery_series_on_metrics() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
@@ -39,7 +59,9 @@ async fn listen_serves_the_delivery_series_on_metrics() {
         lines.read_line(&mut line).unwrap();
         serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
     };
-    let url = next()["listening"].as_str().unwrap().to_owned();
+    let first = next();
+    let url = first["listening"].as_str().unwrap().to_owned();
+    let inspector = first["inspector"].as_str().unwrap().to_owned();
     let metrics_url = next()["metrics"].as_str().unwrap().to_owned();
     assert!(
         metrics_url.starts_with("http://127.0.0.1:") && metrics_url.ends_with("/metrics"),
@@ -67,21 +89,14 @@ async fn listen_serves_the_delivery_series_on_metrics() {
     // The delivery's line is printed once it is answered, and counted before that.
     assert_eq!(next()["outcome"], "processed");
 
-    let scrape = hyper::Request::get(&metrics_url)
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let response = Client::builder(TokioExecutor::new())
-        .build_http()
-        .request(scrape)
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"],
-        "text/plain; version=0.0.4; charset=utf-8"
+    let text = scrape(&metrics_url).await;
+    // The inspector's address serves the same recorder.
+    let on_inspector = scrape(&format!("{}/metrics", inspector.trim_end_matches('/'))).await;
+    assert!(
+        on_inspector.lines().any(|line| line
+            == r#"amps_webhooks_deliveries_total{outcome="processed",event_type="push.completed"} 1"#),
+        "{on_inspector}"
     );
-    let text = response.into_body().collect().await.unwrap().to_bytes();
-    let text = std::str::from_utf8(&text).unwrap();
     let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     for expected in [
         r#"amps_webhooks_deliveries_total{outcome="processed",event_type="push.completed"} 1"#,

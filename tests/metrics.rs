@@ -2,7 +2,8 @@
 //! `WebhookMiddleware` (processed, duplicate, in flight, rejected for three reasons, the store
 //! down, a handler failing), each under a debugging recorder of its own (thread-local, so the
 //! tests do not see each other's metrics), then every counter's exact value and every
-//! histogram's count.
+//! histogram's count. Then queue mode: deliveries enqueued through axum's `enqueue_route` on a
+//! `MemoryQueue`, and a worker draining them (one job failing once, one dead).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::sync::Arc;
@@ -295,5 +296,136 @@ mod on_actix {
         })
         .await;
         assert_eq!(lines(&snapshotter), EXPECTED);
+    }
+}
+
+mod on_queue {
+    use std::sync::Mutex;
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower_service::Service as _;
+
+    use amps_webhooks::Clock;
+    use amps_webhooks::integrations::axum::enqueue_route_typed;
+    use amps_webhooks::queue::{Job, MemoryQueue, Queue, WorkerReport};
+    use amps_webhooks::retry::RetrySchedule;
+
+    use super::*;
+
+    /// Fails `evt_flaky`'s first attempt and every attempt of `evt_dead`.
+    fn handle(attempts: &Mutex<Vec<String>>, job: &Job) -> Result<(), String> {
+        attempts.lock().unwrap().push(job.key().to_owned());
+        match (job.key(), job.attempt()) {
+            ("evt_flaky", 1) | ("evt_dead", _) => Err("upstream said 502".to_owned()),
+            _ => Ok(()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sequence_through_the_enqueue_route_and_the_worker() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        // This test's runtime (and the worker's tasks) runs on this thread alone.
+        let _local = metrics::set_default_local_recorder(&recorder);
+        let Setup { verifier, .. } = setup();
+        let clock: Arc<dyn Clock> = Arc::new(MockClock::at_unix(NOW));
+        let backend = MemoryQueue::builder()
+            .shared_clock(Arc::clone(&clock))
+            .build();
+        let queue = Queue::new(Arc::new(backend), "metrics")
+            .unwrap()
+            .with_clock(clock);
+        let mut app: Router = Router::new().route(
+            MEMORY,
+            enqueue_route_typed::<serde_json::Value, _>(verifier, queue.clone()),
+        );
+        let mut send = |post: Post| {
+            let mut request = Request::post(post.path);
+            for (name, value) in &post.headers {
+                request = request.header(name, value);
+            }
+            let request = request
+                .header("content-length", post.body.len())
+                .body(Body::from(post.body))
+                .unwrap();
+            let answer = app.call(request);
+            async move { answer.await.unwrap().status().as_u16() }
+        };
+        let ok = r#"{"type":"push.completed","eventId":"evt_ok","data":{}}"#;
+        let flaky = r#"{"type":"device.connected","eventId":"evt_flaky","data":{}}"#;
+        let dead = r#"{"type":"schedule.slot_failed","eventId":"evt_dead","data":{}}"#;
+        assert_eq!(send(signed(MEMORY, "msg_1", NOW - 2, ok)).await, 200);
+        // Its redelivery: a duplicate, not queued again.
+        assert_eq!(send(signed(MEMORY, "msg_1", NOW - 2, ok)).await, 200);
+        assert_eq!(send(signed(MEMORY, "msg_2", NOW - 2, flaky)).await, 200);
+        assert_eq!(send(signed(MEMORY, "msg_3", NOW - 2, dead)).await, 200);
+        let mut forged = signed(MEMORY, "msg_4", NOW - 2, ok);
+        forged.body = br#"{"type":"push.completed","eventId":"evt_9","data":{}}"#.to_vec();
+        assert_eq!(send(forged).await, 401);
+
+        // Two attempts each, the retry due at once.
+        let schedule = RetrySchedule::fixed([Duration::ZERO, Duration::ZERO])
+            .unwrap()
+            .with_jitter(0.0)
+            .unwrap();
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let report = queue
+            .worker::<(), String>()
+            .concurrency(1)
+            .schedule(schedule)
+            .drain(true)
+            .build()
+            .run(
+                {
+                    let attempts = Arc::clone(&attempts);
+                    move |job: Job| {
+                        let answer = handle(&attempts, &job);
+                        async move { answer }
+                    }
+                },
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            WorkerReport {
+                done: 2,
+                retried: 2,
+                dead: 1,
+                ..WorkerReport::default()
+            }
+        );
+        assert_eq!(attempts.lock().unwrap().len(), 5);
+        let stats = queue.stats().await.unwrap();
+        assert_eq!((stats.pending, stats.running, stats.dead), (0, 0, 1));
+
+        assert_eq!(
+            lines(&snapshotter),
+            [
+                // Four verified (the redelivery too), 2 s late; the forged body is not.
+                "amps_webhooks_arrival_lag_seconds{direction=behind} histogram count 4 [2 2 2 2]",
+                "amps_webhooks_deliveries_total{outcome=duplicate,event_type=push.completed} counter 1",
+                "amps_webhooks_deliveries_total{outcome=queued,event_type=device.connected} counter 1",
+                "amps_webhooks_deliveries_total{outcome=queued,event_type=other} counter 1",
+                "amps_webhooks_deliveries_total{outcome=queued,event_type=push.completed} counter 1",
+                "amps_webhooks_deliveries_total{outcome=rejected,event_type=none} counter 1",
+                // evt_flaky's first, evt_dead's two; evt_ok's and evt_flaky's second.
+                "amps_webhooks_queue_attempt_duration_seconds{backend=memory,result=failed} histogram count 3",
+                "amps_webhooks_queue_attempt_duration_seconds{backend=memory,result=succeeded} histogram count 2",
+                "amps_webhooks_queue_attempts_total{backend=memory,result=failed} counter 3",
+                "amps_webhooks_queue_attempts_total{backend=memory,result=succeeded} counter 2",
+                "amps_webhooks_queue_dead_lettered_total{backend=memory} counter 1",
+                // The last stats: evt_dead alone is left.
+                "amps_webhooks_queue_jobs{backend=memory,state=dead} gauge 1",
+                "amps_webhooks_queue_jobs{backend=memory,state=pending} gauge 0",
+                "amps_webhooks_queue_jobs{backend=memory,state=running} gauge 0",
+                "amps_webhooks_queue_oldest_pending_age_seconds{backend=memory} gauge 0",
+                "amps_webhooks_rejections_total{reason=invalid_signature} counter 1",
+                "amps_webhooks_verification_duration_seconds{} histogram count 5",
+            ]
+        );
     }
 }

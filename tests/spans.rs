@@ -1,6 +1,7 @@
 //! The `amps_webhooks.delivery` span: one per delivery through axum's `WebhookLayer`, actix's
 //! `WebhookMiddleware` and each framework's bare extractor, with OpenTelemetry's field names
-//! and the exact values; none holds the body, the idempotency key or the secret.
+//! and the exact values; none holds the body, the idempotency key or the secret. And the
+//! `amps_webhooks.job` span: one per attempt of a queued job, run by the queue's worker.
 // The capturing subscriber is not a test: clippy.toml's test allowances do not reach it.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
@@ -261,6 +262,84 @@ mod on_actix {
         }
         let spans = capture.spans();
         assert_eq!(spans, expected());
+        assert_nothing_leaks(&spans);
+    }
+}
+
+mod on_the_worker {
+    use std::time::SystemTime;
+
+    use amps_webhooks::WebhookTimestamp;
+    use amps_webhooks::queue::{Enqueue, Job, JobRecord, MemoryQueue, Queue};
+    use amps_webhooks::retry::RetrySchedule;
+
+    use super::*;
+
+    fn job_span(attempt: &str) -> Captured {
+        let fields = [
+            ("messaging.message.id", "msg_1"),
+            ("amps_webhooks.event.type", "push.completed"),
+            ("amps_webhooks.job.attempt", attempt),
+        ]
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+        .collect();
+        ("amps_webhooks.job".to_owned(), fields)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_span_per_attempt_with_its_id_type_and_number() {
+        let capture = Capture::default();
+        let _default = tracing::subscriber::set_default(capture.clone());
+        let clock: Arc<dyn amps_webhooks::Clock> = Arc::new(MockClock::at_unix(NOW));
+        let backend = MemoryQueue::builder()
+            .shared_clock(Arc::clone(&clock))
+            .build();
+        let queue = Queue::new(Arc::new(backend), "spans")
+            .unwrap()
+            .with_clock(clock);
+        let received = SystemTime::UNIX_EPOCH + Duration::from_secs(NOW);
+        let record = JobRecord {
+            webhook_id: "msg_1".to_owned(),
+            key: "evt_key_1".to_owned(),
+            event_type: Some("push.completed".to_owned()),
+            timestamp: WebhookTimestamp::from_unix(NOW),
+            received_at: received,
+            body: BODY.as_bytes().to_vec(),
+            headers: Vec::new(),
+            attempts: 0,
+            last_error: None,
+            next_run_at: SystemTime::UNIX_EPOCH,
+        };
+        assert_eq!(
+            queue.enqueue_record(&record).await.unwrap(),
+            Enqueue::Enqueued
+        );
+        let schedule = RetrySchedule::fixed([Duration::ZERO, Duration::ZERO])
+            .unwrap()
+            .with_jitter(0.0)
+            .unwrap();
+        // The first attempt fails, the second succeeds.
+        let report = queue
+            .worker::<(), String>()
+            .schedule(schedule)
+            .drain(true)
+            .build()
+            .run(
+                |job: Job| async move {
+                    if job.attempt() == 1 {
+                        Err("upstream said 502".to_owned())
+                    } else {
+                        Ok(())
+                    }
+                },
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((report.retried, report.done), (1, 1));
+        let spans = capture.spans();
+        assert_eq!(spans, [job_span("1"), job_span("2")]);
         assert_nothing_leaks(&spans);
     }
 }

@@ -15,6 +15,7 @@ use super::rejection::{WebhookRejection, error_body};
 use super::verified::check;
 use crate::event::Event;
 use crate::headers::Headers;
+use crate::metrics;
 use crate::queue::{Enqueue, Queue};
 use crate::verify::Verifier;
 
@@ -89,8 +90,9 @@ impl EnqueueGate {
     }
 }
 
-/// The record of a delivery of `event` answered `status`.
+/// The record of a delivery of `event` answered `status` (counted).
 fn record<T>(event: &Event<T>, outcome: Outcome, status: u16, reason: Option<String>) -> Delivery {
+    metrics::delivery(outcome.as_str(), event.event_type());
     Delivery {
         id: Some(Arc::clone(event.id().shared())),
         event_type: event.shared_event_type().cloned(),

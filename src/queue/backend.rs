@@ -24,6 +24,13 @@ use crate::store::{StoreError, StoreFuture};
 /// as if pending, under a new token: the old worker's late calls get
 /// [`StoreError::StaleToken`] and change nothing.
 pub trait QueueBackend: Send + Sync + fmt::Debug {
+    /// The backend's name in metrics (the `backend` label, feature `metrics`): `memory`,
+    /// `redis`, `postgres` for this crate's backends; `custom` unless a backend names itself.
+    /// A fixed string, never an address or a key.
+    fn name(&self) -> &'static str {
+        "custom"
+    }
+
     /// Stores `job` as pending, due at once, unless its key already has a job in this
     /// namespace (pending, running, dead, or done within its retention): one atomic step.
     ///

@@ -191,8 +191,17 @@ impl Queue {
     /// # Errors
     ///
     /// [`StoreError`] when the backend cannot answer.
+    /// With feature `metrics`, the answer also sets the queue's depth gauges.
     pub async fn stats(&self) -> Result<QueueStats, StoreError> {
-        self.backend.stats(&self.namespace).await
+        let stats = self.backend.stats(&self.namespace).await?;
+        crate::metrics::queue_depth(
+            self.backend.name(),
+            stats.pending,
+            stats.running,
+            stats.dead,
+            stats.oldest_pending_age,
+        );
+        Ok(stats)
     }
 
     /// Up to `limit` dead jobs, the most recently dead first.

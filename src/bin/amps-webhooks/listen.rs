@@ -147,12 +147,11 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        // First, so that the recorder is installed before anything records. When the inspector
-        // (issue 17) serves its own address, `/metrics` goes on it too: merge
-        // `metrics::router(metrics::install()?)` into its router, and keep this flag for
-        // `--no-inspect`.
+        // First, so that the recorder is installed before anything records. `/metrics` is
+        // served on the inspector's address, and on `--metrics`' (for `--no-inspect`).
+        let recorder = metrics::install()?;
         let metrics_url = match args.metrics {
-            Some(addr) => Some(metrics::serve(addr).await?),
+            Some(addr) => Some(metrics::serve(addr, recorder.clone()).await?),
             None => None,
         };
         let shutdown = Shutdown::on_signals();
@@ -198,7 +197,7 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
             .local_addr()
             .map_err(|e| usage(format!("cannot read the bound address: {e}")))?;
         let url = format!("http://{addr}{}", args.path);
-        let inspector = inspect::start(&args.inspect, judge, app, &url).await?;
+        let inspector = inspect::start(&args.inspect, judge, app, &url, metrics::router(recorder)).await?;
         let app = inspector.app.clone();
         if args.json {
             println!("{}", json!({ "listening": url, "inspector": inspector.url }));

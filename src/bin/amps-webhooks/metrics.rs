@@ -1,6 +1,7 @@
 //! `/metrics`: what the library records (feature `metrics`) in the Prometheus text format, for
-//! the subcommands that receive or work (`listen --metrics ADDR:PORT`): the recorder installed
-//! once per process, the route, and a server of its own on an address.
+//! the subcommands that receive or work (`listen --metrics ADDR:PORT`, `work --metrics
+//! ADDR:PORT`, and the listen inspector's address): the recorder installed once per process,
+//! the route, and a server of its own on an address.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -60,10 +61,9 @@ pub(crate) fn router(handle: PrometheusHandle) -> Router {
     )
 }
 
-/// Installs the recorder and serves `/metrics` on `addr` on the current tokio runtime, until
-/// the process ends; the URL it is served at (the port bound, when `addr`'s is 0).
-pub(crate) async fn serve(addr: SocketAddr) -> Result<String, Failure> {
-    let handle = install()?;
+/// Serves `/metrics` from `handle` (see [`install`]) on `addr` on the current tokio runtime,
+/// until the process ends; the URL it is served at (the port bound, when `addr`'s is 0).
+pub(crate) async fn serve(addr: SocketAddr, handle: PrometheusHandle) -> Result<String, Failure> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| usage(format!("--metrics {addr}: cannot listen: {e}")))?;

@@ -140,6 +140,10 @@ pub(crate) struct WorkArgs {
     /// Print one JSON object per attempt.
     #[arg(long)]
     json: bool,
+    /// Serve the metrics in the Prometheus text format at `http://ADDR:PORT/metrics` (port 0
+    /// picks a free one); its URL is printed first (`{"metrics": URL}` with `--json`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
 }
 
 /// Runs `work`.
@@ -152,6 +156,15 @@ pub(crate) fn run(args: &WorkArgs) -> Result<(), Failure> {
         .build()
         .map_err(|e| usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
+        // First, so that the recorder is installed before anything records.
+        if let Some(addr) = args.metrics {
+            let url = crate::metrics::serve(addr, crate::metrics::install()?).await?;
+            if args.json {
+                println!("{}", json!({ "metrics": url }));
+            } else {
+                println!("metrics on {url}");
+            }
+        }
         let backend = store.queue_backend().await?;
         let queue =
             Queue::new(backend, &args.namespace).map_err(|e| usage(format!("--namespace: {e}")))?;

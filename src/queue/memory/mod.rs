@@ -192,6 +192,10 @@ impl MemoryQueue {
 }
 
 impl QueueBackend for MemoryQueue {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
     fn enqueue<'a>(
         &'a self,
         namespace: &'a str,

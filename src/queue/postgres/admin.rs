@@ -100,6 +100,10 @@ impl PostgresQueue {
 }
 
 impl QueueBackend for PostgresQueue {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
     fn enqueue<'a>(
         &'a self,
         namespace: &'a str,

@@ -564,6 +564,10 @@ impl RedisQueue {
 }
 
 impl QueueBackend for RedisQueue {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
     fn enqueue<'a>(
         &'a self,
         namespace: &'a str,

@@ -1,6 +1,7 @@
 //! One attempt of one job, on its own task: the handler spawned on a task of its own (so that
 //! a panic is caught as a failure), the lease renewed every third of it meanwhile, then the
-//! outcome recorded in the backend (retried while the store is away), and the hook called.
+//! outcome recorded in the backend (retried while the store is away), the hook called; all in
+//! the attempt's `amps_webhooks.job` span, its attempt and a dead letter counted in metrics.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -11,8 +12,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinError;
 use tokio::time::{Instant, MissedTickBehavior};
+use tracing::Instrument;
 
 use super::{Attempt, AttemptOutcome, HandlerFailure, OnAttempt, Settings};
+use crate::metrics;
 use crate::queue::Job;
 use crate::store::StoreError;
 
@@ -98,7 +101,20 @@ enum Action {
     Release,
 }
 
-/// Runs one attempt of `job` and records its outcome.
+/// The `tracing` span of one attempt of `job`, `amps_webhooks.job`: its `webhook-id`
+/// (`messaging.message.id`), the type its body names (`amps_webhooks.event.type`) and the
+/// attempt's number (`amps_webhooks.job.attempt`). Never the body nor the idempotency key.
+fn job_span(job: &Job) -> tracing::Span {
+    tracing::info_span!(
+        "amps_webhooks.job",
+        "messaging.message.id" = job.webhook_id(),
+        "amps_webhooks.event.type" = job.event_type(),
+        "amps_webhooks.job.attempt" = job.attempt(),
+    )
+}
+
+/// Runs one attempt of `job` and records its outcome, in the attempt's span (the handler
+/// too).
 pub(super) async fn attempt<F, Fut, O, E>(shared: Arc<Shared<F, O, E>>, job: Job) -> AttemptOutcome
 where
     F: Fn(Job) -> Fut + Send + Sync + 'static,
@@ -106,9 +122,28 @@ where
     O: Send + 'static,
     E: Display + Send + 'static,
 {
+    let span = job_span(&job);
+    run_attempt(shared, job, span.clone())
+        .instrument(span)
+        .await
+}
+
+async fn run_attempt<F, Fut, O, E>(
+    shared: Arc<Shared<F, O, E>>,
+    job: Job,
+    span: tracing::Span,
+) -> AttemptOutcome
+where
+    F: Fn(Job) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<O, E>> + Send + 'static,
+    O: Send + 'static,
+    E: Display + Send + 'static,
+{
     let settings = &shared.settings;
+    let backend = settings.queue.backend().name();
     let started = Instant::now();
-    let mut handler = tokio::spawn((shared.handler)(job.clone()));
+    let timer = metrics::Timer::start();
+    let mut handler = tokio::spawn((shared.handler)(job.clone()).instrument(span));
     let period = (settings.lease / 3).max(Duration::from_millis(1));
     let mut ticks = tokio::time::interval_at(started + period, period);
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -133,6 +168,10 @@ where
         }
     };
     let elapsed = started.elapsed();
+    // A handler cancelled at the shutdown made no attempt that counts (its job is released).
+    if !matches!(ended, Ended::Cancelled) {
+        metrics::queue_attempt(backend, timer, matches!(ended, Ended::Returned(Ok(_))));
+    }
     // What to record is decided first, so that no reference into the handler's answer is
     // held across an await (the answer need only be `Send`).
     let action = match &ended {
@@ -151,6 +190,9 @@ where
         Action::Fail(error) => fail(settings, &job, &error, &mut cutoff).await,
         Action::Release => release(settings, &job).await,
     };
+    if outcome == AttemptOutcome::Dead {
+        metrics::queue_dead_lettered(backend);
+    }
     let result = match &ended {
         Ended::Returned(Ok(output)) => Ok(output),
         Ended::Returned(Err(error)) => Err(HandlerFailure::Error(error)),

@@ -96,6 +96,7 @@ pub(crate) async fn start(
     judge: Judge,
     app: Router,
     listening: &str,
+    metrics: Router,
 ) -> Result<Started, Failure> {
     if args.no_inspect {
         return Ok(Started {
@@ -129,7 +130,7 @@ pub(crate) async fn start(
     };
     let app = app.layer(middleware::from_fn_with_state(state, capture::capture));
     let _ = inspector.app.set(app.clone());
-    let pages = routes(Arc::clone(&inspector), addr.ip());
+    let pages = routes(Arc::clone(&inspector), addr.ip(), metrics);
     tokio::spawn(async move {
         if let Err(error) = axum::serve(listener, pages).await {
             eprintln!("the inspector stopped: {error}");
@@ -176,11 +177,13 @@ fn hmac_signer(keys: &KeySet) -> Option<Signer> {
 }
 
 /// The inspector's routes: the pages, the assets, the API.
-fn routes(inspector: Arc<Inspector>, bound: IpAddr) -> Router {
+/// The inspector's pages and API, and `metrics` (its `/metrics`) beside them.
+fn routes(inspector: Arc<Inspector>, bound: IpAddr, metrics: Router) -> Router {
     Router::new()
         .merge(page::routes())
         .merge(api::routes())
         .with_state(inspector)
+        .merge(metrics)
         .layer(middleware::from_fn_with_state(bound, same_host))
 }
 
