@@ -121,6 +121,22 @@ impl Database {
                         "the SQLite database path is empty; give the path of a file (created when missing)",
                     ));
                 }
+                // SQLite opens a file it cannot write read-only, and a WAL database answers
+                // reads (and empty write transactions) from there: ask the system first.
+                if path.exists()
+                    && let Err(error) = std::fs::OpenOptions::new()
+                        .read(true)
+                        .write(true)
+                        .open(&path)
+                {
+                    return Err(configuration(
+                        STORE,
+                        format!(
+                            "cannot write {} ({error}); check that the file and its directory exist and are writable by this process",
+                            path.display()
+                        ),
+                    ));
+                }
                 let pool = SqlitePoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.command_timeout)
