@@ -51,6 +51,9 @@
 //! [`LAG_BUCKETS`]); without buckets it renders them as summaries:
 //!
 //! ```
+//! # #[cfg(not(feature = "metrics"))]
+//! # fn main() {}
+//! # #[cfg(feature = "metrics")]
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 //! use amps_webhooks::metrics::{self, ARRIVAL_LAG, DURATION_BUCKETS, LAG_BUCKETS};
