@@ -63,7 +63,12 @@ impl Sql {
             Some(schema) => format!("{schema}.{table}"),
             None => table.to_owned(),
         };
-        let fenced = "j.namespace = $1 AND j.key = $2 AND j.state = 'running' \
+        // A job addressed by its key is found through the primary key. Its state is compared as
+        // `state || ''`, which no partial index's predicate matches: written `state = ...`, the
+        // planner may take the due (or done) index instead, whose estimate is small while the
+        // statistics lag, and filter every pending job of the namespace for the one key (a
+        // completion then cost O(backlog): 5 ms a job in a drain of 10,000, measured).
+        let fenced = "j.namespace = $1 AND j.key = $2 AND (j.state || '') = 'running' \
                       AND j.token = $3::text::uuid";
         let columns = "namespace, key, idempotency_key, webhook_id, event_type, timestamp, \
                        received_at, body, headers, state, attempts, last_error, next_run_at";
@@ -119,7 +124,7 @@ impl Sql {
                 "WITH up AS (UPDATE {t} AS j SET state = 'done', done_until = {until} \
                  WHERE {fenced} RETURNING 1) \
                  SELECT EXISTS (SELECT 1 FROM up) OR EXISTS (SELECT 1 FROM {t} AS j \
-                 WHERE j.namespace = $1 AND j.key = $2 AND j.state = 'done' \
+                 WHERE j.namespace = $1 AND j.key = $2 AND (j.state || '') = 'done' \
                  AND j.token = $3::text::uuid)",
                 until = ts(4)
             ),
