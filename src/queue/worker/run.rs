@@ -5,6 +5,7 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinSet};
@@ -141,12 +142,17 @@ where
             continue;
         }
         // A take in progress is not cancelled (it may hold jobs already): a shutdown meanwhile
-        // waits for it, at most the poll, and releases what it brought.
+        // waits for it, at most the poll, and releases what it brought. In drain mode a take
+        // does not wait for jobs (the loop waits instead, for a running one to end or for the
+        // poll), so that the run ends as soon as the last job does.
+        let wait = if settings.drain {
+            Duration::ZERO
+        } else {
+            settings.poll
+        };
         let mut stopping = false;
         let taken = {
-            let mut take = queue
-                .backend()
-                .take(namespace, free, settings.lease, settings.poll);
+            let mut take = queue.backend().take(namespace, free, settings.lease, wait);
             loop {
                 tokio::select! {
                     biased;
@@ -164,19 +170,29 @@ where
                     }
                     return Stop::Shutdown;
                 }
-                let idle = jobs.is_empty() && tasks.is_empty();
+                let empty = jobs.is_empty();
                 for job in jobs {
                     tasks.spawn(attempt_task::attempt(Arc::clone(shared), job));
                 }
-                if idle && settings.drain {
-                    match queue.stats().await {
-                        Ok(stats) if stats.pending == 0 && stats.running == 0 => {
-                            return Stop::Drained;
+                if empty && settings.drain {
+                    if tasks.is_empty() {
+                        match queue.stats().await {
+                            Ok(stats) if stats.pending == 0 && stats.running == 0 => {
+                                return Stop::Drained;
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::warn!(namespace, error = %error, "queue backend failed on stats; trying again");
+                            }
                         }
-                        Ok(_) => {}
-                        Err(error) => {
-                            tracing::warn!(namespace, error = %error, "queue backend failed on stats; trying again");
-                        }
+                    }
+                    // Nothing due: wait for a running job to end (it may leave a retry, or
+                    // the queue empty) or for the poll, whichever comes first.
+                    tokio::select! {
+                        biased;
+                        () = shutdown.as_mut() => return Stop::Shutdown,
+                        Some(joined) = tasks.join_next() => tally(report, joined),
+                        () = tokio::time::sleep(settings.poll) => {}
                     }
                 }
             }
