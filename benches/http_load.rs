@@ -24,67 +24,20 @@
 // request the receiver refused, and the figures would be meaningless after it.
 #![allow(clippy::expect_used, clippy::panic, clippy::cast_precision_loss)]
 
-use std::net::SocketAddr;
+mod load;
+
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use amps_webhooks::integrations::VerifiedEvent;
 use amps_webhooks::integrations::axum::WebhookLayer;
 use amps_webhooks::store::{DEFAULT_MEMORY_CAPACITY, Deduplicator, MemoryStore};
-use amps_webhooks::{AmpsEvent, Clock as _, Secret, Signer, SystemClock, Verifier};
+use amps_webhooks::{AmpsEvent, Verifier};
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::post;
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use load::{BODY_BYTES, SECRET, Server, env_or, interleave, serve};
 use serde::de::{DeserializeOwned, IgnoredAny};
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const BODY_BYTES: usize = 1024;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// One pre-signed request: the three header values and the body.
-struct Delivery {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: Bytes,
-}
-
-/// A 1 KiB `push.completed` envelope with a unique `eventId`, signed now.
-fn deliveries(count: usize, offset: usize) -> Vec<Delivery> {
-    let signer = Signer::new(SECRET.parse::<Secret>().expect("valid secret"));
-    let now = SystemClock.unix_seconds();
-    (0..count)
-        .map(|i| {
-            let n = offset + i;
-            let head = format!(
-                r#"{{"event":"push.completed","eventId":"evt_{n:012}","timestamp":"2026-05-08T22:00:05.120Z","data":{{"actionId":"act_{n}","deviceId":"dev_1","deviceType":"battery","actionType":"battery:set_operation_mode","result":{{"success":true,"message":"Mode applied"}},"completedAt":"2026-05-08T22:00:05.000Z","note":""#
-            );
-            let tail = r#""}}"#;
-            let pad = BODY_BYTES - head.len() - tail.len();
-            let body = format!("{head}{}{tail}", "x".repeat(pad));
-            assert_eq!(body.len(), BODY_BYTES);
-            let id = format!("msg_{n:012}");
-            let signed = signer.sign(&id, now, body.as_bytes()).expect("valid id");
-            Delivery {
-                id,
-                timestamp: signed.timestamp().to_owned(),
-                signature: signed.signature().to_owned(),
-                body: Bytes::from(body),
-            }
-        })
-        .collect()
-}
 
 async fn receive(VerifiedEvent(event): VerifiedEvent<AmpsEvent>) -> StatusCode {
     std::hint::black_box(&event);
@@ -178,56 +131,6 @@ async fn nothing() -> StatusCode {
     StatusCode::OK
 }
 
-async fn serve(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind loopback");
-    let addr = listener.local_addr().expect("bound address");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
-}
-
-/// Sends every delivery over `connections` keep-alive connections; the seconds it took.
-async fn drive(addr: SocketAddr, deliveries: Arc<Vec<Delivery>>, connections: usize) -> f64 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        let deliveries = Arc::clone(&deliveries);
-        let next = Arc::clone(&next);
-        tasks.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
-                .await
-                .expect("handshake");
-            tokio::spawn(connection);
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(delivery) = deliveries.get(index) else {
-                    break;
-                };
-                let request = hyper::Request::post("/webhooks")
-                    .header("host", "127.0.0.1")
-                    .header("content-type", "application/json")
-                    .header("webhook-id", &delivery.id)
-                    .header("webhook-timestamp", &delivery.timestamp)
-                    .header("webhook-signature", &delivery.signature)
-                    .body(Full::new(delivery.body.clone()))
-                    .expect("request");
-                sender.ready().await.expect("connection ready");
-                let response = sender.send_request(request).await.expect("response");
-                assert_eq!(response.status(), 200, "every delivery is processed");
-                response.into_body().collect().await.expect("body");
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.expect("client task");
-    }
-    started.elapsed().as_secs_f64()
-}
-
 fn main() {
     let slice = env_or("HTTP_LOAD_SLICE", 2_000).max(1);
     let slices = env_or("HTTP_LOAD_SLICES", 40).max(1);
@@ -262,21 +165,14 @@ fn main() {
         let bare = Router::new().route("/webhooks", post(nothing));
         let receiver_addr = serve(receiver).await;
         let bare_addr = serve(bare).await;
-
-        // Warm-up: connections, allocator, branch predictors.
-        let warm = Arc::new(deliveries(2_000, usize::MAX / 2));
-        drive(bare_addr, Arc::clone(&warm), connections).await;
-        drive(receiver_addr, warm, connections).await;
-
         println!(
             "http_load: {BODY_BYTES}-byte bodies, {connections} keep-alive connections, {slices} slices of {slice} requests per server, interleaved"
         );
         let mut servers = vec![
-            ("bare (no verification, handler does nothing)", bare_addr, 0.0),
-            (
+            Server::new("bare (no verification, handler does nothing)", bare_addr),
+            Server::new(
                 "verified + deduplicated (WebhookLayer, MemoryStore, AmpsEvent)",
                 receiver_addr,
-                0.0,
             ),
         ];
         if std::env::var_os("HTTP_LOAD_BREAKDOWN").is_some() {
@@ -284,19 +180,17 @@ fn main() {
             let extractor = Router::new()
                 .route("/webhooks", post(receive))
                 .with_state(verifier);
-            servers.push(("extractor only (verified, parsed, not deduplicated)", serve(extractor).await, 0.0));
-            servers.push((
+            servers.push(Server::new("extractor only (verified, parsed, not deduplicated)", serve(extractor).await));
+            servers.push(Server::new(
                 "verified + deduplicated, payload a plain derived struct",
                 serve(layered::<PlainEnvelope>("bench-plain")).await,
-                0.0,
             ));
-            servers.push((
+            servers.push(Server::new(
                 "verified + deduplicated, payload not typed (IgnoredAny)",
                 serve(layered::<IgnoredAny>("bench-untyped")).await,
-                0.0,
             ));
             let body_only = Router::new().route("/webhooks", post(read_body_only));
-            servers.push(("body read, nothing else", serve(body_only).await, 0.0));
+            servers.push(Server::new("body read, nothing else", serve(body_only).await));
             let key = {
                 use hmac::KeyInit as _;
                 hmac::Hmac::<sha2::Sha256>::new_from_slice(b"0123456789abcdef0123456789abcdef")
@@ -306,36 +200,28 @@ fn main() {
             let hmac_only = Router::new()
                 .route("/webhooks", post(body_and_hmac))
                 .with_state(Arc::clone(&key));
-            servers.push(("body read + HMAC-SHA256 of it, nothing else", serve(hmac_only).await, 0.0));
+            servers.push(Server::new("body read + HMAC-SHA256 of it, nothing else", serve(hmac_only).await));
             let hmac_plain = Router::new()
                 .route("/webhooks", post(body_hmac_and_parse::<PlainEnvelope>))
                 .with_state(Arc::clone(&key));
-            servers.push(("body read + HMAC + serde_json into the plain struct", serve(hmac_plain).await, 0.0));
+            servers.push(Server::new("body read + HMAC + serde_json into the plain struct", serve(hmac_plain).await));
             let hmac_amps = Router::new()
                 .route("/webhooks", post(body_hmac_and_parse::<AmpsEvent>))
                 .with_state(key);
-            servers.push(("body read + HMAC + serde_json into AmpsEvent", serve(hmac_amps).await, 0.0));
+            servers.push(Server::new("body read + HMAC + serde_json into AmpsEvent", serve(hmac_amps).await));
         }
-        for index in 0..slices {
-            // A scrape's upkeep, as a served `/metrics` would drain the histograms.
+        // Between slices, a scrape's upkeep, as a served `/metrics` would drain the histograms.
+        let total = interleave(&mut servers, slices, slice, connections, || {
             #[cfg(feature = "metrics")]
             prometheus.run_upkeep();
-            // Fresh event ids each slice, signed just before, so none is a duplicate and none
-            // is stale; every server gets the same requests, in a rotating order.
-            let batch = Arc::new(deliveries(slice, index * slice));
-            let count = servers.len();
-            for turn in 0..count {
-                let server = &mut servers[(index + turn) % count];
-                server.2 += drive(server.1, Arc::clone(&batch), connections).await;
-            }
+        })
+        .await;
+        let bare_rate = servers[0].rate(total);
+        for server in &servers {
+            let rate = server.rate(total);
+            println!("{}: {rate:.0} req/s ({:.3} of bare)", server.name, rate / bare_rate);
         }
-        let total = (slices * slice) as f64;
-        let bare_rate = total / servers[0].2;
-        for (name, _, secs) in &servers {
-            let rate = total / secs;
-            println!("{name}: {rate:.0} req/s ({:.3} of bare)", rate / bare_rate);
-        }
-        println!("ratio: {:.3}", (total / servers[1].2) / bare_rate);
+        println!("ratio: {:.3}", servers[1].rate(total) / bare_rate);
         println!(
             "memory store: {} records, {} evictions",
             store.len(),

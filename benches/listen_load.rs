@@ -14,59 +14,13 @@
 // request the receiver refused, and the figures would be meaningless after it.
 #![allow(clippy::expect_used, clippy::panic, clippy::cast_precision_loss)]
 
+mod load;
+
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
-use amps_webhooks::{Clock as _, Secret, Signer, SystemClock};
-use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
-
-const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const BODY_BYTES: usize = 1024;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Delivery {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: Bytes,
-}
-
-/// 1 KiB `push.completed` envelopes with unique `eventId`s, signed now.
-fn deliveries(count: usize, offset: usize) -> Vec<Delivery> {
-    let signer = Signer::new(SECRET.parse::<Secret>().expect("valid secret"));
-    let now = SystemClock.unix_seconds();
-    (0..count)
-        .map(|i| {
-            let n = offset + i;
-            let head = format!(
-                r#"{{"event":"push.completed","eventId":"evt_{n:012}","timestamp":"2026-05-08T22:00:05.120Z","data":{{"actionId":"act_{n}","deviceId":"dev_1","result":{{"success":true,"message":"Mode applied"}},"completedAt":"2026-05-08T22:00:05.000Z","note":""#
-            );
-            let tail = r#""}}"#;
-            let body = format!("{head}{}{tail}", "x".repeat(BODY_BYTES - head.len() - tail.len()));
-            let id = format!("msg_{n:012}");
-            let signed = signer.sign(&id, now, body.as_bytes()).expect("valid id");
-            Delivery {
-                id,
-                timestamp: signed.timestamp().to_owned(),
-                signature: signed.signature().to_owned(),
-                body: Bytes::from(body),
-            }
-        })
-        .collect()
-}
+use load::{BODY_BYTES, SECRET, Server, env_or, interleave};
 
 /// A `listen --json` process, its lines drained by a thread, killed when dropped.
 struct Listen {
@@ -108,43 +62,6 @@ fn listen(extra: &[&str]) -> Listen {
     Listen { child, addr }
 }
 
-/// Sends every delivery over `connections` keep-alive connections; the seconds it took.
-async fn drive(addr: SocketAddr, deliveries: Arc<Vec<Delivery>>, connections: usize) -> f64 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..connections {
-        let deliveries = Arc::clone(&deliveries);
-        let next = Arc::clone(&next);
-        tasks.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, connection) = http1::handshake(TokioIo::new(stream))
-                .await
-                .expect("handshake");
-            tokio::spawn(connection);
-            while let Some(delivery) = deliveries.get(next.fetch_add(1, Ordering::Relaxed)) {
-                let request = hyper::Request::post("/webhooks")
-                    .header("host", "127.0.0.1")
-                    .header("content-type", "application/json")
-                    .header("webhook-id", &delivery.id)
-                    .header("webhook-timestamp", &delivery.timestamp)
-                    .header("webhook-signature", &delivery.signature)
-                    .body(Full::new(delivery.body.clone()))
-                    .expect("request");
-                sender.ready().await.expect("connection ready");
-                let response = sender.send_request(request).await.expect("response");
-                assert_eq!(response.status(), 200, "every delivery is processed");
-                response.into_body().collect().await.expect("body");
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done.expect("client task");
-    }
-    started.elapsed().as_secs_f64()
-}
-
 fn main() {
     let slice = env_or("LISTEN_LOAD_SLICE", 2_000).max(1);
     let slices = env_or("LISTEN_LOAD_SLICES", 20).max(1);
@@ -156,29 +73,19 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let warm = Arc::new(deliveries(2_000, usize::MAX / 2));
-        drive(plain.addr, Arc::clone(&warm), connections).await;
-        drive(inspected.addr, warm, connections).await;
         println!(
             "listen_load: {BODY_BYTES}-byte bodies, {connections} keep-alive connections, {slices} slices of {slice} requests per listener, interleaved"
         );
         let mut servers = [
-            ("listen --no-inspect", plain.addr, 0.0),
-            ("listen (inspector recording, keeps 500)", inspected.addr, 0.0),
+            Server::new("listen --no-inspect", plain.addr),
+            Server::new("listen (inspector recording, keeps 500)", inspected.addr),
         ];
-        for index in 0..slices {
-            let batch = Arc::new(deliveries(slice, index * slice));
-            for turn in 0..servers.len() {
-                let server = &mut servers[(index + turn) % 2];
-                server.2 += drive(server.1, Arc::clone(&batch), connections).await;
-            }
+        let total = interleave(&mut servers, slices, slice, connections, || {}).await;
+        let plain_rate = servers[0].rate(total);
+        for server in &servers {
+            let rate = server.rate(total);
+            println!("{}: {rate:.0} req/s ({:.3} of --no-inspect)", server.name, rate / plain_rate);
         }
-        let total = (slices * slice) as f64;
-        let plain_rate = total / servers[0].2;
-        for (name, _, secs) in &servers {
-            let rate = total / secs;
-            println!("{name}: {rate:.0} req/s ({:.3} of --no-inspect)", rate / plain_rate);
-        }
-        println!("ratio: {:.3}", (total / servers[1].2) / plain_rate);
+        println!("ratio: {:.3}", servers[1].rate(total) / plain_rate);
     });
 }

@@ -2,7 +2,8 @@
 //! `synchronous_commit` on (checked): the drain rate of a `Worker` with a no-op handler at
 //! concurrency 1 and 32, against the floor of the same run (two single-row autocommit
 //! `UPDATE`s per job, as a take and a complete are, at the same concurrency); then the latency
-//! of one enqueue and one take with 0, 100,000 and 200,000 jobs pending in the namespace.
+//! of one enqueue, one take and one completion with 0, 100,000 and 200,000 jobs pending in the
+//! namespace.
 //! Timed loops; the tables are created for the run and dropped after.
 //!
 //! Run: `cargo bench --bench queue_postgres --features queue,postgres`
@@ -112,8 +113,8 @@ async fn floor(backend: &PostgresQueue, table: &str, concurrency: usize, jobs: u
     jobs as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Mean µs of one enqueue and of one take, with `pending` jobs already waiting.
-async fn latency(backend: &PostgresQueue, table: &str, pending: i64) -> (f64, f64) {
+/// Mean µs of one enqueue, one take and one completion, with `pending` jobs already waiting.
+async fn latency(backend: &PostgresQueue, table: &str, pending: i64) -> (f64, f64, f64) {
     let namespace = format!("backlog-{pending}");
     sqlx::query(&format!(
         "INSERT INTO {table} (namespace, key, idempotency_key, webhook_id, timestamp, received_at, \
@@ -140,15 +141,25 @@ async fn latency(backend: &PostgresQueue, table: &str, pending: i64) -> (f64, f6
     }
     let enqueue = started.elapsed().as_secs_f64() * 1e6 / SAMPLES as f64;
     let started = Instant::now();
+    let mut taken = Vec::with_capacity(SAMPLES);
     for _ in 0..SAMPLES {
         let jobs = backend
             .take(&namespace, 1, Duration::from_secs(60), Duration::ZERO)
             .await
             .unwrap();
         assert_eq!(jobs.len(), 1);
+        taken.extend(jobs);
     }
     let take = started.elapsed().as_secs_f64() * 1e6 / SAMPLES as f64;
-    (enqueue, take)
+    let started = Instant::now();
+    for job in &taken {
+        backend
+            .complete(&namespace, job, Duration::from_secs(3600))
+            .await
+            .unwrap();
+    }
+    let complete = started.elapsed().as_secs_f64() * 1e6 / SAMPLES as f64;
+    (enqueue, take, complete)
 }
 
 #[tokio::main]
@@ -186,9 +197,9 @@ async fn main() {
         );
     }
     for pending in BACKLOGS {
-        let (enqueue, take) = latency(&backend, &table, pending).await;
+        let (enqueue, take, complete) = latency(&backend, &table, pending).await;
         println!(
-            "{pending:>7} pending: enqueue {enqueue:>7.0} µs   take {take:>7.0} µs   (mean of {SAMPLES})"
+            "{pending:>7} pending: enqueue {enqueue:>7.0} µs   take {take:>7.0} µs   complete {complete:>7.0} µs   (mean of {SAMPLES})"
         );
     }
     sqlx::raw_sql(&format!(

@@ -6,6 +6,8 @@
 //! `cargo bench --bench queue_redis --features queue,redis`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod load;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -160,30 +162,5 @@ async fn main() {
             take / floor
         );
     }
-    // Leave nothing behind: every key of the run is under its prefix (SCAN, not KEYS).
-    let client = redis::Client::open(url.as_str()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let mut cursor = 0u64;
-    loop {
-        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{{{prefix}:*"))
-            .arg("COUNT")
-            .arg(5_000)
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let _: i64 = redis::cmd("UNLINK")
-                .arg(&keys)
-                .query_async(&mut connection)
-                .await
-                .unwrap();
-        }
-        if next == 0 {
-            break;
-        }
-        cursor = next;
-    }
+    load::unlink_prefix(&url, &prefix).await;
 }
