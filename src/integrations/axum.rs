@@ -5,6 +5,9 @@
 //! the handler answers 2xx or releases it otherwise. Behind the layer the extractor takes the
 //! event the layer parsed, so a body is verified once per request.
 //!
+//! Queue mode's routes (feature `queue`: `enqueue_route`, `enqueue_route_typed`,
+//! `enqueue_route_observed`) are in `axum/enqueue.rs`.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //!
