@@ -414,3 +414,65 @@ async fn a_forwarded_request_shows_the_apps_answer() {
     let (_, detail) = listen.get_json("api/requests/1").await;
     assert_eq!(detail["forward"]["body"], "e".repeat(1024));
 }
+
+/// `listen --enqueue` serves the library's enqueueing route; the inspector records what it
+/// made of each request all the same: queued, a duplicate (of the first), a bare body with the
+/// type it was parsed as, a rejection with the request's id.
+#[tokio::test]
+async fn enqueue_mode_requests_are_recorded() {
+    let mut listen = Listen::start(&["--enqueue"]);
+    let body = envelope("evt_enq");
+    let headers = signed("msg_enq", body.as_bytes());
+    assert_eq!(listen.post(&headers, body.clone()).await, 200);
+    assert_eq!(listen.post(&headers, body.clone()).await, 200);
+    let flat = include_str!("data/amps/flat-push-completed.json");
+    assert_eq!(
+        listen
+            .post(&signed("msg_enq_flat", flat.as_bytes()), flat)
+            .await,
+        200
+    );
+    let forged = signed("msg_enq_forged", b"another body");
+    assert_eq!(listen.post(&forged, body.clone()).await, 401);
+
+    let (status, list) = listen.get_json("api/requests").await;
+    assert_eq!(status, 200);
+    assert_eq!(seqs(&list), [4, 3, 2, 1]);
+    let seen: Vec<_> = list["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|entry| {
+            json!([
+                entry["id"],
+                entry["type"],
+                entry["key"],
+                entry["outcome"],
+                entry["status"],
+                entry["duplicate_of"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            json!(["msg_enq", "push.completed", "evt_enq", "queued", 200, null]),
+            json!(["msg_enq", "push.completed", "evt_enq", "duplicate", 200, 1]),
+            json!([
+                "msg_enq_flat",
+                "push.completed",
+                "msg_enq_flat",
+                "queued",
+                200,
+                null
+            ]),
+            json!(["msg_enq_forged", null, null, "rejected", 401, null]),
+        ]
+    );
+    assert_eq!(
+        list["requests"][2]["reason"],
+        "already queued; not enqueued again"
+    );
+    assert_eq!(list["requests"][3]["reason"], json!(null));
+}

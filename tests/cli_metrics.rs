@@ -44,50 +44,74 @@ async fn scrape(url: &str) -> String {
     String::from_utf8(text.to_vec()).unwrap()
 }
 
+/// `listen --json --metrics 127.0.0.1:0` with `extra`: its lines, and the URLs it printed.
+struct Listening {
+    lines: BufReader<std::process::ChildStdout>,
+    url: String,
+    inspector: String,
+    metrics: String,
+    _child: Killed,
+}
+
+impl Listening {
+    fn start(extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
+            .args(["listen", "--secret", SECRET, "--port", "0", "--json"])
+            .args(["--metrics", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stdout.take().unwrap());
+        let mut listening = Self {
+            lines,
+            url: String::new(),
+            inspector: String::new(),
+            metrics: String::new(),
+            _child: Killed(child),
+        };
+        let first = listening.next();
+        listening.url = first["listening"].as_str().unwrap().to_owned();
+        listening.inspector = first["inspector"].as_str().unwrap().to_owned();
+        listening.metrics = listening.next()["metrics"].as_str().unwrap().to_owned();
+        listening
+    }
+
+    fn next(&mut self) -> serde_json::Value {
+        let mut line = String::new();
+        self.lines.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+    }
+
+    /// Signs [`BODY`] now and POSTs it: the status.
+    async fn deliver(&self) -> u16 {
+        let signed = Signer::new(SECRET.parse::<Secret>().unwrap())
+            .sign("msg_metrics", SystemClock.unix_seconds(), BODY.as_bytes())
+            .unwrap();
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        let mut request = hyper::Request::post(&self.url);
+        for (name, value) in signed.webhook_headers() {
+            request = request.header(name, value);
+        }
+        let body = Full::new(Bytes::from_static(BODY.as_bytes()));
+        let response = client.request(request.body(body).unwrap()).await.unwrap();
+        let status = response.status().as_u16();
+        response.into_body().collect().await.unwrap();
+        status
+    }
+}
+
 #[tokio::test]
 async fn listen_serves_the_delivery_series_on_metrics() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_amps-webhooks"))
-        .args(["listen", "--secret", SECRET, "--port", "0", "--json"])
-        .args(["--metrics", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap());
-    let _child = Killed(child);
-    let mut next = || {
-        let mut line = String::new();
-        lines.read_line(&mut line).unwrap();
-        serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
-    };
-    let first = next();
-    let url = first["listening"].as_str().unwrap().to_owned();
-    let inspector = first["inspector"].as_str().unwrap().to_owned();
-    let metrics_url = next()["metrics"].as_str().unwrap().to_owned();
+    let mut listening = Listening::start(&[]);
+    let (inspector, metrics_url) = (listening.inspector.clone(), listening.metrics.clone());
     assert!(
         metrics_url.starts_with("http://127.0.0.1:") && metrics_url.ends_with("/metrics"),
         "{metrics_url}"
     );
-
-    let signed = Signer::new(SECRET.parse::<Secret>().unwrap())
-        .sign("msg_metrics", SystemClock.unix_seconds(), BODY.as_bytes())
-        .unwrap();
-    let client = Client::builder(TokioExecutor::new()).build_http();
-    let mut request = hyper::Request::post(&url);
-    for (name, value) in signed.webhook_headers() {
-        request = request.header(name, value);
-    }
-    let response = client
-        .request(
-            request
-                .body(Full::new(Bytes::from_static(BODY.as_bytes())))
-                .unwrap(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.into_body().collect().await.unwrap();
+    assert_eq!(listening.deliver().await, 200);
     // The delivery's line is printed once it is answered, and counted before that.
-    assert_eq!(next()["outcome"], "processed");
+    assert_eq!(listening.next()["outcome"], "processed");
 
     let text = scrape(&metrics_url).await;
     // The inspector's address serves the same recorder.
@@ -124,4 +148,23 @@ async fn listen_serves_the_delivery_series_on_metrics() {
         !text.contains("msg_metrics") && !text.contains("evt_metrics"),
         "{text}"
     );
+}
+
+/// In enqueue mode the library's route answers, and counts: a queued delivery, then its
+/// duplicate.
+#[tokio::test]
+async fn listen_enqueue_counts_its_deliveries() {
+    let mut listening = Listening::start(&["--enqueue"]);
+    assert_eq!(listening.deliver().await, 200);
+    assert_eq!(listening.next()["outcome"], "queued");
+    assert_eq!(listening.deliver().await, 200);
+    assert_eq!(listening.next()["outcome"], "duplicate");
+    let text = scrape(&listening.metrics).await;
+    let series: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    for expected in [
+        r#"amps_webhooks_deliveries_total{outcome="queued",event_type="push.completed"} 1"#,
+        r#"amps_webhooks_deliveries_total{outcome="duplicate",event_type="push.completed"} 1"#,
+    ] {
+        assert!(series.contains(&expected), "{expected} not in:\n{text}");
+    }
 }

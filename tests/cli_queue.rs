@@ -18,10 +18,7 @@ async fn a_delivery_is_queued_then_forwarded_and_its_redelivery_is_a_duplicate()
     let body = envelope("evt_q1");
     let headers = signed("msg_q1", &body);
     let (status, answer) = post(&url, &headers, &body).await;
-    assert_eq!(
-        (status, answer.as_str()),
-        (200, r#"{"id":"msg_q1","status":"queued"}"#)
-    );
+    assert_eq!((status, answer.as_str()), (200, r#"{"queued":true}"#));
     // The request's line, then the attempt's (in this order: the job is enqueued first).
     let mut lines = [listener.next_json(), listener.next_json()];
     lines.sort_by_key(|line| line.get("attempt").is_some());
@@ -53,6 +50,40 @@ async fn a_delivery_is_queued_then_forwarded_and_its_redelivery_is_a_duplicate()
             "reason": "already processed; not enqueued again"})
     );
     assert_eq!(app.received().len(), 1);
+}
+
+/// The line of a bare body (no `type` field) in enqueue mode names the type it was parsed as,
+/// as the deduplicating receiver's does; a rejection's line, the request's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_lines_name_a_bare_bodys_type_and_a_rejections_id() {
+    let (mut listener, url) = listen(&["--enqueue"]);
+    let flat = include_bytes!("data/amps/flat-push-completed.json");
+    let (status, answer) = post(&url, &signed("msg_q_flat", flat), flat).await;
+    assert_eq!((status, answer.as_str()), (200, r#"{"queued":true}"#));
+    assert_eq!(
+        listener.next_json(),
+        json!({"id": "msg_q_flat", "type": "push.completed", "key": "msg_q_flat",
+            "outcome": "queued", "status": 200, "reason": null})
+    );
+    let (status, _) = post(&url, &signed("msg_q_forged", b"another body"), flat).await;
+    assert_eq!(status, 401);
+    let line = listener.next_json();
+    assert_eq!(
+        (
+            &line["id"],
+            &line["type"],
+            &line["key"],
+            &line["outcome"],
+            &line["status"]
+        ),
+        (
+            &json!("msg_q_forged"),
+            &json!(null),
+            &json!(null),
+            &json!("rejected"),
+            &json!(401)
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,7 +138,7 @@ async fn a_job_the_app_refuses_is_retried_then_dead() {
     assert_eq!(deliver(&url, "msg_q2", &envelope("evt_q2")).await, 200);
     assert_eq!(
         listener.next_json()["reason"],
-        "already dead-lettered (see `inbox dead`); not enqueued again"
+        "already dead-lettered (redrive it to run it again); not enqueued again"
     );
 }
 

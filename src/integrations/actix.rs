@@ -410,7 +410,7 @@ pub fn enqueue_resource_typed<T: DeserializeOwned + 'static>(
             async move {
                 let limit = gate.verifier.max_body_bytes();
                 let body = read_payload(req.headers(), payload.into_inner(), limit).await;
-                let early = gate.answer::<T, _>(req.headers(), body).await;
+                let (early, _event) = gate.answer::<T, _>(req.headers(), body).await;
                 let mut response = json_response(early.status, early.body);
                 if let Some(secs) = early.retry_after {
                     response

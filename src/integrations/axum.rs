@@ -5,6 +5,9 @@
 //! the handler answers 2xx or releases it otherwise. Behind the layer the extractor takes the
 //! event the layer parsed, so a body is verified once per request.
 //!
+//! Queue mode's routes (feature `queue`: `enqueue_route`, `enqueue_route_typed`,
+//! `enqueue_route_observed`) are in `axum/enqueue.rs`.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //!
@@ -55,6 +58,11 @@ use super::{Delivery, VerifiedEvent, WebhookRejection};
 use crate::metrics::Timer;
 use crate::store::{BoxFuture, Deduplicator};
 use crate::verify::Verifier;
+
+#[cfg(feature = "queue")]
+mod enqueue;
+#[cfg(feature = "queue")]
+pub use enqueue::{enqueue_route, enqueue_route_observed, enqueue_route_typed};
 
 impl<S, T> FromRequest<S> for VerifiedEvent<T>
 where
@@ -347,72 +355,6 @@ where
         .await;
     response.extensions_mut().insert(claimable.into_delivery());
     response
-}
-
-/// The route of queue mode (feature `queue`): it reads the body under the verifier's limit,
-/// verifies it, parses it as an [`AmpsEvent`](crate::AmpsEvent) and stores it as a job in
-/// `queue`, then answers at once; a [`Worker`](crate::queue::Worker) runs the handler later.
-/// No handler runs in the request:
-///
-/// - stored: 200 `{"queued":true}`;
-/// - its key already has a job (pending, running, dead, or done within the retention): 200
-///   `{"status":"duplicate"}`, nothing stored;
-/// - the queue's backend cannot answer: 503 with `Retry-After` (5 s), nothing acknowledged
-///   that was not stored;
-/// - refused by the verifier or the parser: the [`WebhookRejection`]'s status (401, 400,
-///   413); any method but `POST`: 405 with `Allow: POST`.
-///
-/// Every answer carries a [`Delivery`] in its extensions ([`Outcome::Queued`](super::Outcome::Queued)
-/// when stored). For another payload type use [`enqueue_route_typed`].
-///
-/// ```no_run
-/// use std::sync::Arc;
-///
-/// use amps_webhooks::Verifier;
-/// use amps_webhooks::integrations::axum::enqueue_route;
-/// use amps_webhooks::queue::{MemoryQueue, Queue};
-/// use axum::Router;
-///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let verifier = Verifier::new(std::env::var("WEBHOOK_SECRET")?.parse()?);
-/// let queue = Queue::new(Arc::new(MemoryQueue::new()), "amps")?;
-/// let app: Router = Router::new().route("/webhooks", enqueue_route(verifier, queue));
-/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-/// axum::serve(listener, app).await?;
-/// # Ok(())
-/// # }
-/// ```
-#[cfg(feature = "queue")]
-#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
-pub fn enqueue_route<S>(
-    verifier: Verifier,
-    queue: crate::queue::Queue,
-) -> axum::routing::MethodRouter<S>
-where
-    S: Clone + Send + Sync + 'static,
-{
-    enqueue_route_typed::<crate::AmpsEvent, S>(verifier, queue)
-}
-
-/// [`enqueue_route`] for bodies parsed as `Event<T>` (`enqueue_route_typed::<MyEvent, _>(..)`):
-/// a body that is not a `T` is refused 400, never queued.
-#[cfg(feature = "queue")]
-#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
-pub fn enqueue_route_typed<T, S>(
-    verifier: Verifier,
-    queue: crate::queue::Queue,
-) -> axum::routing::MethodRouter<S>
-where
-    T: DeserializeOwned + Send + Sync + 'static,
-    S: Clone + Send + Sync + 'static,
-{
-    let gate = super::enqueue::EnqueueGate::shared(verifier, queue);
-    axum::routing::post(move |request: Request| async move {
-        let (parts, body) = request.into_parts();
-        let limit = gate.verifier.max_body_bytes();
-        let body = read_body(&parts.headers, body, limit).await;
-        early_response(gate.answer::<T, _>(&parts.headers, body).await)
-    })
 }
 
 #[cfg(test)]

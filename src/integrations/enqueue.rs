@@ -3,6 +3,7 @@
 //! one step of the queue's backend), and gives the answer: 200 `{"queued":true}`, 200
 //! `{"status":"duplicate"}`, 503 with `Retry-After` when the backend cannot answer (nothing
 //! acknowledged that was not stored), or the rejection. No handler runs in the request.
+//! The event goes back to the adapter with the answer, for a caller's hook that observes it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use super::verified::check;
 use crate::event::Event;
 use crate::headers::Headers;
 use crate::metrics;
-use crate::queue::{Enqueue, Queue};
+use crate::queue::{Enqueue, JobState, Queue};
 use crate::verify::Verifier;
 
 /// The body of a 200 for a delivery stored as a job.
@@ -40,35 +41,39 @@ impl EnqueueGate {
     }
 
     /// The answer to a request with these headers and this body (read in full, or refused
-    /// while read): verified, parsed as `Event<T>`, enqueued.
+    /// while read): verified, parsed as `Event<T>`, enqueued; with the event, when the body
+    /// was one.
     pub(crate) async fn answer<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
         &self,
         headers: &H,
         body: Result<bytes::Bytes, WebhookRejection>,
-    ) -> Early {
+    ) -> (Early, Option<Event<T>>) {
         let event = match body.and_then(|body| check::<T, _>(&self.verifier, headers, &body)) {
             Ok(event) => event,
-            Err(rejection) => return Early::rejected(headers, &rejection),
+            Err(rejection) => return (Early::rejected(headers, &rejection), None),
         };
-        match self.queue.enqueue(&event, headers).await {
+        let early = self.enqueue(&event, headers).await;
+        (early, Some(event))
+    }
+
+    /// The answer once `event` is verified and parsed: stored, a duplicate, or unavailable.
+    async fn enqueue<T, H: Headers + ?Sized>(&self, event: &Event<T>, headers: &H) -> Early {
+        match self.queue.enqueue(event, headers).await {
             Ok(Enqueue::Enqueued) => Early {
                 status: 200,
                 retry_after: None,
                 body: QUEUED_BODY.to_vec(),
-                delivery: record(&event, Outcome::Queued, 200, None),
+                delivery: record(event, Outcome::Queued, 200, None),
             },
             Ok(Enqueue::Duplicate { state }) => Early {
                 status: 200,
                 retry_after: None,
                 body: br#"{"status":"duplicate"}"#.to_vec(),
                 delivery: record(
-                    &event,
+                    event,
                     Outcome::Duplicate,
                     200,
-                    Some(format!(
-                        "already queued (its job is {}); not enqueued again",
-                        state.as_str()
-                    )),
+                    Some(duplicate_reason(state).to_owned()),
                 ),
             },
             Err(error) => {
@@ -79,7 +84,7 @@ impl EnqueueGate {
                     retry_after: Some(retry_after_secs(self.unavailable_retry_after)),
                     body: error_body("store_unavailable", reason),
                     delivery: record(
-                        &event,
+                        event,
                         Outcome::Unavailable,
                         503,
                         Some(format!("{reason}: {error}")),
@@ -87,6 +92,16 @@ impl EnqueueGate {
                 }
             }
         }
+    }
+}
+
+/// Why a duplicate was not enqueued again, by the state of the job its key already has.
+fn duplicate_reason(state: JobState) -> &'static str {
+    match state {
+        JobState::Pending => "already queued; not enqueued again",
+        JobState::Running => "already being worked on; not enqueued again",
+        JobState::Done => "already processed; not enqueued again",
+        JobState::Dead => "already dead-lettered (redrive it to run it again); not enqueued again",
     }
 }
 

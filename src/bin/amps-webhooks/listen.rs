@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amps_webhooks::integrations::VerifiedEvent;
-use amps_webhooks::integrations::axum::WebhookLayer;
+use amps_webhooks::integrations::axum::{WebhookLayer, enqueue_route_observed};
 use amps_webhooks::queue::Queue;
 use amps_webhooks::store::Deduplicator;
-use amps_webhooks::{AmpsEvent, Verifier};
+use amps_webhooks::{AmpsEvent, Event, Verifier};
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -24,7 +24,6 @@ use serde_json::json;
 
 use bytes::Bytes;
 
-use crate::enqueue;
 use crate::failure::{Failure, usage};
 use crate::forward::{Forwarded, Forwarder, pass_on};
 use crate::input::keys_or_env;
@@ -305,15 +304,21 @@ async fn forward(
 /// How often `listen --enqueue` purges the done jobs past their retention.
 const PURGE_EVERY: Duration = Duration::from_secs(600);
 
-/// The receiver in enqueue mode: the enqueueing route, and the printing middleware.
+/// The receiver in enqueue mode: the library's enqueueing route (its statuses, bodies and
+/// [`Delivery`](amps_webhooks::integrations::Delivery) records), which also gives each event's
+/// parsed type to the line (a bare body's shows only by its shape), and the printing
+/// middleware.
 fn enqueue_router(path: &str, verifier: Verifier, queue: Queue, json: bool) -> Router {
     let style = Style {
         json,
         forwarding: false,
     };
+    let parsed_type = |event: &Event<AmpsEvent>, response: &mut Response| {
+        let parsed = ParsedType(event.payload().event_type().to_owned());
+        response.extensions_mut().insert(parsed);
+    };
     Router::new()
-        .route(path, enqueue::route(queue))
-        .with_state(verifier)
+        .route(path, enqueue_route_observed(verifier, queue, parsed_type))
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             report(request, next, style)
         }))

@@ -20,7 +20,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod enqueue;
 mod failure;
 mod forward;
 mod inbox;

@@ -1,7 +1,7 @@
 //! The line `listen` prints for each request: readable (`processed   200 msg_1 type=... key=...`)
 //! or, with `--json`, one object (`id`, `type`, `key`, `outcome`, `status`, `reason`, and
-//! `forward` when forwarding), from the [`Delivery`] of the deduplicating layer or the
-//! [`Recorded`] of the enqueueing route.
+//! `forward` when forwarding), from the [`Delivery`] of the deduplicating layer or of the
+//! enqueueing route.
 
 use amps_webhooks::integrations::{Delivery, Outcome};
 use axum::extract::Request;
@@ -20,18 +20,6 @@ pub(crate) struct ParsedType(pub(crate) String);
 /// The status `--respond` made the handler answer, put in the response's extensions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Responded(pub(crate) u16);
-
-/// The record of a request answered by a route of this tool without the deduplicating layer
-/// (`listen --enqueue`), put in the response's extensions for its line.
-#[derive(Debug, Clone)]
-pub(crate) struct Recorded {
-    pub(crate) id: Option<String>,
-    pub(crate) event_type: Option<String>,
-    pub(crate) key: Option<String>,
-    pub(crate) outcome: &'static str,
-    pub(crate) status: u16,
-    pub(crate) reason: Option<String>,
-}
 
 /// How the lines are printed: as JSON or not, and whether they carry a `forward` field.
 #[derive(Debug, Clone, Copy)]
@@ -106,20 +94,8 @@ pub(crate) async fn report(request: Request, next: Next, style: Style) -> Respon
     let path = request.uri().path().to_owned();
     let response = next.run(request).await;
     let status = response.status().as_u16();
-    let recorded = response.extensions().get::<Recorded>();
-    let line = match (recorded, response.extensions().get::<Delivery>()) {
-        (Some(recorded), _) => Line {
-            id: recorded.id.as_deref(),
-            event_type: recorded.event_type.as_deref(),
-            key: recorded.key.as_deref(),
-            outcome: recorded.outcome,
-            status: recorded.status,
-            reason: recorded.reason.as_deref(),
-            forward: None,
-            respond: None,
-        }
-        .render(style),
-        (None, Some(delivery)) => {
+    let line = match response.extensions().get::<Delivery>() {
+        Some(delivery) => {
             let parsed = response.extensions().get::<ParsedType>();
             let forward = response.extensions().get::<Forwarded>();
             // The app's failure says more than "the handler answered 502".
@@ -140,7 +116,7 @@ pub(crate) async fn report(request: Request, next: Next, style: Style) -> Respon
             }
             .render(style)
         }
-        (None, None) => {
+        None => {
             let reason = format!("no webhook route for {method} {path}");
             Line {
                 id: None,

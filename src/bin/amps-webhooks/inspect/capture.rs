@@ -18,7 +18,7 @@ use tokio_stream::StreamExt as _;
 
 use super::record::{Capture, Entry, Forward, Made, Recorder, header_lines};
 use crate::forward::Forwarded;
-use crate::report::{ParsedType, Recorded};
+use crate::report::ParsedType;
 
 /// How much of the app's answer is kept.
 const FORWARD_HEAD_BYTES: usize = 1024;
@@ -71,13 +71,9 @@ pub(crate) async fn capture(
     });
     let response = next.run(request).await;
     let body = std::mem::take(&mut *copy.lock().unwrap_or_else(PoisonError::into_inner)).freeze();
-    let outcome = match (
-        response.extensions().get::<Delivery>(),
-        response.extensions().get::<Recorded>(),
-    ) {
-        (Some(delivery), _) => Made::Delivery(delivery.clone()),
-        (None, Some(recorded)) => Made::Recorded(recorded.clone()),
-        (None, None) => Made::Nothing,
+    let outcome = match response.extensions().get::<Delivery>() {
+        Some(delivery) => Made::Delivery(delivery.clone()),
+        None => Made::Nothing,
     };
     let parsed_type = match &outcome {
         Made::Delivery(delivery) if delivery.event_type().is_some() => None,

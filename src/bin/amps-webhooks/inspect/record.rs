@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use amps_webhooks::integrations::{Delivery, Outcome};
 
-use crate::report::Recorded;
 use axum::http::{HeaderMap, Method};
 use base64::Engine as _;
 use bytes::Bytes;
@@ -69,7 +68,6 @@ impl Capture {
     pub(crate) fn id(&self) -> Option<&str> {
         match &self.outcome {
             Made::Delivery(delivery) => delivery.id(),
-            Made::Recorded(recorded) => recorded.id.as_deref(),
             Made::Nothing => None,
         }
     }
@@ -77,7 +75,6 @@ impl Capture {
     pub(crate) fn event_type(&self) -> Option<&str> {
         let own = match &self.outcome {
             Made::Delivery(delivery) => delivery.event_type(),
-            Made::Recorded(recorded) => recorded.event_type.as_deref(),
             Made::Nothing => None,
         };
         own.or(self.parsed_type.as_deref())
@@ -86,7 +83,6 @@ impl Capture {
     pub(crate) fn key(&self) -> Option<&str> {
         match &self.outcome {
             Made::Delivery(delivery) => delivery.key(),
-            Made::Recorded(recorded) => recorded.key.as_deref(),
             Made::Nothing => None,
         }
     }
@@ -94,7 +90,6 @@ impl Capture {
     pub(crate) fn outcome(&self) -> &'static str {
         match &self.outcome {
             Made::Delivery(delivery) => delivery.outcome().as_str(),
-            Made::Recorded(recorded) => recorded.outcome,
             Made::Nothing => Outcome::Rejected.as_str(),
         }
     }
@@ -102,7 +97,6 @@ impl Capture {
     pub(crate) fn status(&self) -> u16 {
         match &self.outcome {
             Made::Delivery(delivery) => delivery.status(),
-            Made::Recorded(recorded) => recorded.status,
             Made::Nothing => self.status,
         }
     }
@@ -114,7 +108,6 @@ impl Capture {
         }
         match &self.outcome {
             Made::Delivery(delivery) => delivery.reason().map(str::to_owned),
-            Made::Recorded(recorded) => recorded.reason.clone(),
             Made::Nothing => Some(format!(
                 "no webhook route for {} {}",
                 self.method,
@@ -161,12 +154,11 @@ pub(crate) fn header_lines(map: &HeaderMap) -> String {
     lines
 }
 
-/// What the receiver made of a request: the deduplicating layer's [`Delivery`], the
-/// enqueueing route's [`Recorded`], or neither (no webhook route).
+/// What the receiver made of a request: the [`Delivery`] of the deduplicating layer or of the
+/// enqueueing route, or none (no webhook route).
 #[derive(Debug, Clone)]
 pub(crate) enum Made {
     Delivery(Delivery),
-    Recorded(Recorded),
     Nothing,
 }
 
