@@ -4,24 +4,39 @@
 //! event, whatever the redeliveries, failures and crashes).
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1/test cargo run --example queue_postgres
-//! --features queue,postgres`. It migrates the jobs table, enqueues three signed events (and
+//! --features queue,postgres,axum`. It migrates the jobs table, enqueues three signed events (and
 //! one of them again), drains the queue and prints the business rows.
 //!
-//! `queue_postgres work --schema S --table T --namespace N --business B [--drain]` runs only
-//! the worker, until killed (or, with `--drain`, until nothing is pending or running): the
-//! worker process of the end-to-end test (tests/queue_postgres_e2e.rs). Its handler fails the
-//! first attempt of one job in five (after writing its row, which the rollback takes back).
+//! The end-to-end test (tests/queue_postgres_e2e.rs) runs the parts as processes it can kill,
+//! with the same flags (`--schema S --table T --namespace N --business B`):
+//! - `queue_postgres receive ...`: migrates the jobs table, creates the business table when
+//!   missing, and serves the library's `enqueue_route` (verify, enqueue, answer 200 at once) on
+//!   a free loopback port, printed as `listening on ADDR`;
+//! - `queue_postgres work ... [--drain]`: the worker, until killed or (with `--drain`) until
+//!   nothing is pending or running. It prints its settings first, then one line per attempt
+//!   that did not complete its job; its handler fails the first attempt of each event whose
+//!   key ends in a multiple of 5 (after writing its row, which the rollback takes back).
 
 use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amps_webhooks::queue::{Job, PostgresQueue, Queue};
+use amps_webhooks::integrations::axum::enqueue_route;
+use amps_webhooks::queue::{
+    Attempt, AttemptOutcome, Job, PostgresQueue, Queue, TransactionalError,
+};
 use amps_webhooks::retry::RetrySchedule;
 use amps_webhooks::store::sqlx::{self, Postgres, Transaction};
 use amps_webhooks::{Signer, Verifier};
 
 type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The secret the example signs and verifies with.
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The worker's concurrency: at most this many jobs run at a kill.
+const CONCURRENCY: usize = 8;
+/// The worker's lease: a killed worker's jobs are taken over this long after.
+const LEASE: Duration = Duration::from_secs(3);
 
 /// What the worker runs against.
 #[derive(Clone)]
@@ -93,10 +108,30 @@ async fn apply(
     Ok(tx)
 }
 
-/// One job in five fails its first attempt, after its write (rolled back with the
-/// transaction): the retry must write it once.
+/// The failure the end-to-end test asks for: the first attempt of each event whose key ends
+/// in a multiple of 5 fails, after its write (rolled back with the transaction): the retry
+/// must write it once.
 fn fails_first(job: &Job) -> bool {
-    job.attempt() == 1 && job.key().bytes().map(u32::from).sum::<u32>() % 5 == 0
+    let number = job
+        .key()
+        .rsplit(['-', '_'])
+        .next()
+        .and_then(|n| n.parse::<u64>().ok());
+    job.attempt() == 1 && number.is_some_and(|n| n.is_multiple_of(5))
+}
+
+/// The line of an attempt that did not complete its job (`retry evt-5 attempt 1: ...`).
+fn report(attempt: &Attempt<'_, (), TransactionalError<BoxError>>) {
+    if attempt.outcome != AttemptOutcome::Done {
+        let error = attempt.result.as_ref().err().map(ToString::to_string);
+        println!(
+            "{} {} attempt {}: {}",
+            attempt.outcome,
+            attempt.job.key(),
+            attempt.job.attempt(),
+            error.unwrap_or_default()
+        );
+    }
 }
 
 /// Runs the worker with the transactional handler until drained (or killed).
@@ -116,10 +151,11 @@ async fn work(config: &Config, queue: &PostgresQueue) -> Result<(), BoxError> {
             Ok(tx)
         }
     });
+    println!("working: concurrency {CONCURRENCY}, lease {LEASE:?}");
     let report = jobs
         .worker()
-        .concurrency(8)
-        .lease(Duration::from_secs(3))
+        .concurrency(CONCURRENCY)
+        .lease(LEASE)
         .schedule(RetrySchedule::fixed([
             Duration::ZERO,
             Duration::from_millis(200),
@@ -128,23 +164,49 @@ async fn work(config: &Config, queue: &PostgresQueue) -> Result<(), BoxError> {
         ])?)
         .poll(Duration::from_millis(500))
         .drain(config.drain)
+        .on_attempt(report)
         .build()
         .run(handler, async {
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    println!(
-        "done {} retried {} dead {} fenced {} released {}",
-        report.done, report.retried, report.dead, report.fenced, report.released
+    println!("stopped: {report:?}");
+    Ok(())
+}
+
+/// Once, at start-up: the jobs table (or put `queue.migration_sql()` in your migrations), and
+/// the business table.
+async fn migrate(config: &Config, queue: &PostgresQueue) -> Result<(), BoxError> {
+    queue.migrate().await?;
+    sqlx::query(&format!(
+        "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, event_key text NOT NULL, event_type text)",
+        config.business_table()
+    ))
+    .execute(queue.pool())
+    .await?;
+    Ok(())
+}
+
+/// The receiver on a free loopback port, until killed: the library's route verifies each
+/// delivery, enqueues it (a redelivery is a duplicate) and answers 200 at once.
+async fn receive(config: &Config, queue: &PostgresQueue) -> Result<(), BoxError> {
+    migrate(config, queue).await?;
+    let jobs = Queue::new(Arc::new(queue.clone()), &config.namespace)?;
+    let app = axum::Router::new().route(
+        "/webhooks",
+        enqueue_route(Verifier::new(SECRET.parse()?), jobs),
     );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("listening on {}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
     Ok(())
 }
 
 /// The demo: receive three signed events (and one again), then drain.
 async fn demo(config: &Config, queue: &PostgresQueue) -> Result<(), BoxError> {
-    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let signer = Signer::new(secret.parse()?);
-    let verifier = Verifier::new(secret.parse()?);
+    migrate(config, queue).await?;
+    let signer = Signer::new(SECRET.parse()?);
+    let verifier = Verifier::new(SECRET.parse()?);
     let jobs = Queue::new(Arc::new(queue.clone()), &config.namespace)?;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
@@ -191,23 +253,12 @@ async fn demo(config: &Config, queue: &PostgresQueue) -> Result<(), BoxError> {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let mut args = std::env::args().skip(1).peekable();
-    let working = args.peek().map(String::as_str) == Some("work");
-    if working {
-        args.next();
-    }
+    let part = args.next_if(|arg| arg == "receive" || arg == "work");
     let config = Config::from_args(args)?;
     let queue = config.queue().await?;
-    if working {
-        return work(&config, &queue).await;
+    match part.as_deref() {
+        Some("receive") => receive(&config, &queue).await,
+        Some(_) => work(&config, &queue).await,
+        None => demo(&config, &queue).await,
     }
-    // Once, at start-up: the jobs table (or put `queue.migration_sql()` in your migrations),
-    // and the business table.
-    queue.migrate().await?;
-    sqlx::query(&format!(
-        "CREATE TABLE IF NOT EXISTS {} (id bigserial PRIMARY KEY, event_key text NOT NULL, event_type text)",
-        config.business_table()
-    ))
-    .execute(queue.pool())
-    .await?;
-    demo(&config, &queue).await
 }

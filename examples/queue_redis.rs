@@ -6,70 +6,79 @@
 //! feature `redis-cluster`): it sends itself one signed delivery twice, and exits once the
 //! worker has processed it (the second delivery a duplicate).
 //!
-//! The end-to-end test runs it as two processes, which it can kill:
-//! - `queue_redis receive URL PREFIX NAMESPACE`: the receiver on a free loopback port, which
-//!   it prints as `listening on ADDR`;
-//! - `queue_redis work URL PREFIX NAMESPACE [drain]`: a worker (concurrency 32, lease 2 s)
-//!   whose handler records its effect as `HINCRBY {PREFIX:NAMESPACE}:effects KEY 1` and fails
-//!   the first attempt of every fifth event (`evt-N`, N a multiple of 5).
+//! The end-to-end test (tests/queue_redis_e2e.rs) runs the parts as processes it can kill,
+//! with the same flags (`--url URL --prefix P --namespace N`):
+//! - `queue_redis receive ...`: the library's `enqueue_route` (verify, enqueue, answer 200 at
+//!   once) on a free loopback port, printed as `listening on ADDR`;
+//! - `queue_redis work ... [--drain]`: a worker whose handler records its effect as
+//!   `HINCRBY {P:N}:effects KEY 1` (Redis has no transaction to share with the queue: a job
+//!   running at a kill may repeat its effect), until killed or (with `--drain`) until nothing
+//!   is pending or running. It prints its settings first, then one line per attempt that did
+//!   not complete its job; its handler fails the first attempt of each event whose key ends in
+//!   a multiple of 5.
 #![allow(clippy::expect_used)]
 
+use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amps_webhooks::queue::{Enqueue, Queue, RedisQueue};
+use amps_webhooks::integrations::axum::enqueue_route;
+use amps_webhooks::queue::{Attempt, AttemptOutcome, Job, Queue, RedisQueue};
 use amps_webhooks::retry::RetrySchedule;
 use amps_webhooks::store::StoreError;
 use amps_webhooks::{Secret, Signer, Verifier};
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 
 /// The secret the example signs and verifies with.
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The worker's concurrency: at most this many jobs run at a kill.
+const CONCURRENCY: usize = 32;
+/// The worker's lease: a killed worker's jobs are taken over this long after.
+const LEASE: Duration = Duration::from_secs(2);
 
-#[derive(Clone)]
-struct Receiver {
-    verifier: Verifier,
-    queue: Queue,
+/// Where the parts run.
+struct Config {
+    url: String,
+    prefix: String,
+    namespace: String,
+    drain: bool,
 }
 
-/// Verify, enqueue, answer: 200 once stored (or a duplicate), 503 + Retry-After when Redis
-/// cannot answer (nothing acknowledged that was not stored), 401/400 for a bad delivery.
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
-    let verified = match receiver.verifier.verify(&headers, &body) {
-        Ok(verified) => verified,
-        Err(error) => return (StatusCode::UNAUTHORIZED, error.to_string()).into_response(),
-    };
-    let event = match verified.parse::<serde_json::Value>() {
-        Ok(event) => event,
-        Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
-    };
-    match receiver.queue.enqueue(&event, &headers).await {
-        Ok(Enqueue::Enqueued) => (StatusCode::OK, r#"{"queued":true}"#).into_response(),
-        Ok(Enqueue::Duplicate { .. }) => (StatusCode::OK, r#"{"duplicate":true}"#).into_response(),
-        Err(error) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, "1")],
-            error.to_string(),
-        )
-            .into_response(),
+impl Config {
+    fn from_args(mut args: impl Iterator<Item = String>) -> Result<Self, Box<dyn Error>> {
+        let mut config = Self {
+            url: std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+            prefix: "amps-webhooks-example".to_owned(),
+            namespace: format!("example-{}", std::process::id()),
+            drain: false,
+        };
+        while let Some(flag) = args.next() {
+            let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+            match flag.as_str() {
+                "--url" => config.url = value()?,
+                "--prefix" => config.prefix = value()?,
+                "--namespace" => config.namespace = value()?,
+                "--drain" => config.drain = true,
+                other => return Err(format!("unknown argument {other:?}").into()),
+            }
+        }
+        Ok(config)
+    }
+
+    async fn queue(&self) -> Result<Queue, StoreError> {
+        let backend = RedisQueue::builder(self.url.as_str())
+            .prefix(self.prefix.as_str())
+            .connect()
+            .await?;
+        Queue::new(Arc::new(backend), &self.namespace)
     }
 }
 
-async fn open(url: &str, prefix: &str, namespace: &str) -> Result<Queue, StoreError> {
-    let backend = RedisQueue::builder(url).prefix(prefix).connect().await?;
-    Queue::new(Arc::new(backend), namespace)
-}
-
+/// Receive: the library's route verifies each delivery, enqueues it (a redelivery is a
+/// duplicate) and answers 200 at once; 503 + Retry-After when Redis cannot answer.
 fn app(queue: Queue) -> Router {
     let verifier = Verifier::new(SECRET.parse::<Secret>().expect("the example's secret"));
-    Router::new()
-        .route("/webhooks", post(receive))
-        .with_state(Receiver { verifier, queue })
+    Router::new().route("/webhooks", enqueue_route(verifier, queue))
 }
 
 /// Where the end-to-end worker counts its effects: the same Redis as the queue.
@@ -107,31 +116,52 @@ impl Effects {
     }
 }
 
-/// The worker of the end-to-end test: effects counted per key in Redis.
-async fn work(
-    url: &str,
-    prefix: &str,
-    namespace: &str,
-    drain: bool,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let queue = open(url, prefix, namespace).await?;
-    let effects = format!("{{{prefix}:{namespace}}}:effects");
-    let connection = Effects::open(url).await?;
+/// The failure the end-to-end test asks for: the first attempt of each event whose key ends
+/// in a multiple of 5 fails.
+fn fails_first(job: &Job) -> bool {
+    let number = job
+        .key()
+        .rsplit(['-', '_'])
+        .next()
+        .and_then(|n| n.parse::<u64>().ok());
+    job.attempt() == 1 && number.is_some_and(|n| n.is_multiple_of(5))
+}
+
+/// The line of an attempt that did not complete its job (`retry evt-5 attempt 1: ...`).
+fn report(attempt: &Attempt<'_, (), String>) {
+    if attempt.outcome != AttemptOutcome::Done {
+        let error = attempt.result.as_ref().err().map(ToString::to_string);
+        println!(
+            "{} {} attempt {}: {}",
+            attempt.outcome,
+            attempt.job.key(),
+            attempt.job.attempt(),
+            error.unwrap_or_default()
+        );
+    }
+}
+
+/// Work: effects counted per key in Redis, until drained (or killed).
+async fn work(config: &Config) -> Result<(), Box<dyn Error>> {
+    let queue = config.queue().await?;
+    let effects = format!("{{{}:{}}}:effects", config.prefix, config.namespace);
+    let connection = Effects::open(&config.url).await?;
+    println!("working: concurrency {CONCURRENCY}, lease {LEASE:?}");
     let worker = queue
         .worker()
-        .concurrency(32)
-        .lease(Duration::from_secs(2))
+        .concurrency(CONCURRENCY)
+        .lease(LEASE)
         .poll(Duration::from_millis(200))
         .schedule(RetrySchedule::fixed([Duration::from_millis(50); 4])?)
-        .drain(drain)
+        .drain(config.drain)
+        .on_attempt(report)
         .build();
     let report = worker
         .run(
             move |job| {
                 let (connection, effects) = (connection.clone(), effects.clone());
                 async move {
-                    let n: u64 = job.key().trim_start_matches("evt-").parse().unwrap_or(1);
-                    if job.attempt() == 1 && n.is_multiple_of(5) {
+                    if fails_first(&job) {
                         return Err(format!("first attempt of {} fails", job.key()));
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
@@ -147,19 +177,18 @@ async fn work(
             },
         )
         .await?;
-    println!("{report:?}");
+    println!("stopped: {report:?}");
     Ok(())
 }
 
 /// The whole path in one process: one delivery sent twice, processed once.
-async fn demo(url: &str) -> Result<(), Box<dyn std::error::Error>> {
-    let namespace = format!("example-{}", std::process::id());
-    let queue = open(url, "amps-webhooks-example", &namespace).await?;
+async fn demo(config: &Config) -> Result<(), Box<dyn Error>> {
+    let queue = config.queue().await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(axum::serve(listener, app(queue.clone())).into_future());
 
-    let body = br#"{"type":"push.completed","eventId":"evt_1","timestamp":"2023-11-14T22:13:20Z","data":{}}"#;
+    let body = br#"{"event":"push.completed","eventId":"evt_1","data":{"actionId":"act_1","deviceId":"dev_1","result":{"success":true},"completedAt":"2026-05-08T22:00:05Z"}}"#;
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
@@ -200,29 +229,19 @@ async fn demo(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["receive", url, prefix, namespace] => {
-            let queue = open(url, prefix, namespace).await?;
+async fn main() -> Result<(), Box<dyn Error>> {
+    let mut args = std::env::args().skip(1).peekable();
+    let part = args.next_if(|arg| arg == "receive" || arg == "work");
+    let config = Config::from_args(args)?;
+    match part.as_deref() {
+        Some("receive") => {
+            let queue = config.queue().await?;
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
             println!("listening on {}", listener.local_addr()?);
             axum::serve(listener, app(queue)).await?;
             Ok(())
         }
-        ["work", url, prefix, namespace, rest @ ..] => {
-            work(url, prefix, namespace, rest == ["drain"]).await
-        }
-        [] => {
-            let url =
-                std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-            demo(&url).await
-        }
-        _ => Err("usage: queue_redis [receive|work URL PREFIX NAMESPACE [drain]]".into()),
+        Some(_) => work(&config).await,
+        None => demo(&config).await,
     }
 }

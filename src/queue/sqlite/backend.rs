@@ -66,6 +66,10 @@ type TakenRow = (
 /// receiver answers 200. Keep it on a local disk of one machine; for several machines use
 /// PostgreSQL or Redis. Times come from the injected [`Clock`] (tests use a
 /// [`MockClock`](crate::MockClock)).
+///
+/// The whole path (receive with `integrations::axum::enqueue_route`, enqueue, work with the
+/// transactional handler) runs as written in `examples/queue_sqlite.rs` (`cargo run --example
+/// queue_sqlite --features queue,sqlite,axum`).
 #[derive(Clone)]
 pub struct SqliteQueue {
     inner: Arc<Inner>,
