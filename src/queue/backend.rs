@@ -43,6 +43,21 @@ pub trait QueueBackend: Send + Sync + fmt::Debug {
         job: &'a JobRecord,
     ) -> StoreFuture<'a, Result<Enqueue, StoreError>>;
 
+    /// [`enqueue`](Self::enqueue) of a record the caller gives away: a backend that keeps
+    /// the record itself (the memory backend) stores it without a copy. By default, `enqueue`
+    /// of a reference to it.
+    ///
+    /// # Errors
+    ///
+    /// As [`enqueue`](Self::enqueue).
+    fn enqueue_owned<'a>(
+        &'a self,
+        namespace: &'a str,
+        job: JobRecord,
+    ) -> StoreFuture<'a, Result<Enqueue, StoreError>> {
+        StoreFuture::new(async move { self.enqueue(namespace, &job).await })
+    }
+
     /// Takes up to `max` due jobs (pending with a next run time not after now, or running with
     /// a lease that ran out), oldest first, each under a new lease of `lease` with a new
     /// token, its attempt counted ([`JobRecord::attempts`] is the number of this attempt).

@@ -162,7 +162,9 @@ impl Queue {
         headers: &H,
     ) -> Result<Enqueue, StoreError> {
         let record = JobRecord::from_event(event, headers, self.clock.now());
-        self.enqueue_record(&record).await
+        let answer = self.backend.enqueue_owned(&self.namespace, record).await;
+        self.log_enqueue(event.idempotency_key(), &answer);
+        answer
     }
 
     /// Stores `record` as a pending job, due at once, unless its key already has one.
@@ -172,18 +174,22 @@ impl Queue {
     /// [`StoreError`] when the backend cannot answer; nothing was stored then.
     pub async fn enqueue_record(&self, record: &JobRecord) -> Result<Enqueue, StoreError> {
         let answer = self.backend.enqueue(&self.namespace, record).await;
-        match &answer {
+        self.log_enqueue(&record.key, &answer);
+        answer
+    }
+
+    fn log_enqueue(&self, key: &str, answer: &Result<Enqueue, StoreError>) {
+        match answer {
             Ok(Enqueue::Enqueued) => {
-                tracing::debug!(namespace = %self.namespace, key = %record.key, "job enqueued");
+                tracing::debug!(namespace = %self.namespace, key, "job enqueued");
             }
             Ok(Enqueue::Duplicate { state }) => {
-                tracing::info!(namespace = %self.namespace, key = %record.key, state = state.as_str(), "duplicate delivery; nothing enqueued");
+                tracing::info!(namespace = %self.namespace, key, state = state.as_str(), "duplicate delivery; nothing enqueued");
             }
             Err(error) => {
-                tracing::error!(namespace = %self.namespace, key = %record.key, error = %error, "queue backend failed on enqueue; nothing stored");
+                tracing::error!(namespace = %self.namespace, key, error = %error, "queue backend failed on enqueue; nothing stored");
             }
         }
-        answer
     }
 
     /// How many jobs are in each state, and the age of the oldest pending one.

@@ -201,15 +201,27 @@ impl QueueBackend for MemoryQueue {
         namespace: &'a str,
         job: &'a JobRecord,
     ) -> StoreFuture<'a, Result<Enqueue, StoreError>> {
+        self.enqueue_owned(namespace, job.clone())
+    }
+
+    fn enqueue_owned<'a>(
+        &'a self,
+        namespace: &'a str,
+        job: JobRecord,
+    ) -> StoreFuture<'a, Result<Enqueue, StoreError>> {
         let now = self.clock.now();
         let answer = {
             let mut state = self.lock();
             let seq = state.next_seq();
-            state
-                .spaces
-                .entry(namespace.to_owned())
-                .or_default()
-                .enqueue(job, now, seq)
+            // The namespace is copied only the first time it is seen.
+            match state.spaces.get_mut(namespace) {
+                Some(space) => space.enqueue(job, now, seq),
+                None => state
+                    .spaces
+                    .entry(namespace.to_owned())
+                    .or_default()
+                    .enqueue(job, now, seq),
+            }
         };
         if answer == Enqueue::Enqueued {
             self.woken.notify_waiters();

@@ -62,12 +62,12 @@ impl Space {
         self.due.keys().next().map(|(at, _)| *at)
     }
 
-    pub(super) fn enqueue(&mut self, job: &JobRecord, now: SystemTime, seq: u64) -> Enqueue {
-        if let Some(entry) = self.jobs.get(&job.key) {
+    pub(super) fn enqueue(&mut self, mut record: JobRecord, now: SystemTime, seq: u64) -> Enqueue {
+        if let Some(entry) = self.jobs.get(&record.key) {
             match entry.slot {
                 Slot::Done { until, .. } if until <= now => {
                     // Its retention is over: as good as absent.
-                    self.remove(&job.key);
+                    self.remove(&record.key);
                 }
                 slot => {
                     return Enqueue::Duplicate {
@@ -76,7 +76,6 @@ impl Space {
                 }
             }
         }
-        let mut record = job.clone();
         record.attempts = 0;
         record.last_error = None;
         record.next_run_at = now;
