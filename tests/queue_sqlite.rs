@@ -356,3 +356,10 @@ async fn the_queue_and_the_store_share_one_file() {
             .starts_with("CREATE TABLE IF NOT EXISTS \"amps_webhook_jobs\" (")
     );
 }
+
+/// The `backend` label of its metrics.
+#[tokio::test]
+async fn the_queue_names_itself_sqlite() {
+    let (queue, _clock, _dir) = connect().await;
+    assert_eq!(queue.name(), "sqlite");
+}

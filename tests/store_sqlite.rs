@@ -403,3 +403,10 @@ async fn tokens_fence_across_two_pools() {
         Claim::Completed
     );
 }
+
+/// The `store` label of its metrics.
+#[tokio::test]
+async fn the_store_names_itself_sqlite() {
+    let (store, _clock, _dir) = fresh().await;
+    assert_eq!(store.name(), "sqlite");
+}

@@ -29,7 +29,7 @@ fn labels(pairs: &[&str]) -> Vec<String> {
 }
 
 #[test]
-#[cfg(any(feature = "axum", feature = "actix", feature = "queue"))]
+#[cfg(any(feature = "axum", feature = "actix"))]
 fn event_types_are_bounded() {
     assert_eq!(event_type_label(Some("push.failed")), "push.failed");
     assert_eq!(
@@ -44,7 +44,7 @@ fn event_types_are_bounded() {
 #[test]
 #[cfg(any(feature = "axum", feature = "actix"))]
 fn the_lag_is_positive_with_its_direction() {
-    let at = |secs| UNIX_EPOCH + Duration::from_millis(secs);
+    let at = |secs| std::time::UNIX_EPOCH + Duration::from_millis(secs);
     let all = recorded(|| {
         arrival(at(1_000_500), 998);
         arrival(at(1_000_000), 1_000);

@@ -25,7 +25,8 @@ use crate::store::{StoreError, StoreFuture};
 /// [`StoreError::StaleToken`] and change nothing.
 pub trait QueueBackend: Send + Sync + fmt::Debug {
     /// The backend's name in metrics (the `backend` label, feature `metrics`): `memory`,
-    /// `redis`, `postgres` for this crate's backends; `custom` unless a backend names itself.
+    /// `redis`, `postgres`, `sqlite` for this crate's backends; `custom` unless a backend names
+    /// itself.
     /// A fixed string, never an address or a key.
     fn name(&self) -> &'static str {
         "custom"

@@ -165,7 +165,7 @@ impl Deduplicator {
     /// failed; a guard dropped without either releases the claim.
     pub async fn claim(&self, key: &str) -> Admission {
         let stored = self.storage_key(key);
-        let timer = metrics::Timer::start();
+        let timer = metrics::Timer::store(self.store.name());
         // A ready answer is taken as it is, without a poll.
         let answer = match self.store.claim(&stored, self.lease).into_ready() {
             Ok(answer) => answer,

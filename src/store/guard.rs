@@ -72,7 +72,7 @@ impl ClaimGuard {
     /// (the handler ran twice: raise the lease); another [`StoreError`] when the store cannot
     /// answer.
     pub async fn complete(mut self) -> Result<(), StoreError> {
-        let timer = Timer::start();
+        let timer = Timer::store(self.store.name());
         // A ready answer is taken as it is, without a poll.
         let result = match self
             .store
@@ -98,7 +98,7 @@ impl ClaimGuard {
     /// [`StoreError`] when the store cannot answer (the claim then stays until its lease runs
     /// out).
     pub async fn release(mut self) -> Result<(), StoreError> {
-        let timer = Timer::start();
+        let timer = Timer::store(self.store.name());
         let result = match self.store.release(&self.key, self.token).into_ready() {
             Ok(result) => result,
             Err(waiting) => waiting.await,
@@ -130,7 +130,7 @@ impl Drop for ClaimGuard {
 /// key moved in), spawned on the current tokio runtime; else that future polled once. A release
 /// that cannot finish leaves the claim to its lease.
 fn release_dropped(store: Arc<dyn IdempotencyStore>, key: String, token: ClaimToken) {
-    let timer = Timer::start();
+    let timer = Timer::store(store.name());
     match store.release(&key, token).into_ready() {
         Ok(answer) => return report(&*store, &key, timer, answer),
         // Not polled, so it did nothing; it borrows what the owned release below takes.

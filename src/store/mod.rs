@@ -291,8 +291,9 @@ pub enum Claim {
 /// [`Deduplicator`] then neither allocates nor waits.
 pub trait IdempotencyStore: Send + Sync + fmt::Debug {
     /// The store's name in metrics (the `store` label, feature `metrics`): `memory`, `redis`,
-    /// `postgres` for this crate's stores; `custom` unless a store names itself. A fixed
-    /// string, never an address or a key.
+    /// `postgres`, `sqlite` for this crate's stores; `custom` unless a store names itself. A
+    /// fixed string, never an address or a key. The memory store's operations are not timed
+    /// (their errors are counted).
     fn name(&self) -> &'static str {
         "custom"
     }

@@ -456,6 +456,10 @@ impl SqliteQueue {
 }
 
 impl QueueBackend for SqliteQueue {
+    fn name(&self) -> &'static str {
+        STORE
+    }
+
     fn enqueue<'a>(
         &'a self,
         namespace: &'a str,

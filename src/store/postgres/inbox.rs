@@ -111,7 +111,7 @@ impl PostgresInbox {
         key: &str,
     ) -> Result<InboxClaim, StoreError> {
         let stored = self.dedup.storage_key(key);
-        let timer = crate::metrics::Timer::start();
+        let timer = crate::metrics::Timer::store(STORE);
         let claim = self
             .store
             .claim_in(conn, &stored, self.dedup.retention())

@@ -267,6 +267,10 @@ impl SqliteStore {
 }
 
 impl IdempotencyStore for SqliteStore {
+    fn name(&self) -> &'static str {
+        STORE
+    }
+
     fn claim<'a>(
         &'a self,
         key: &'a str,
