@@ -8,12 +8,14 @@ use tokio::sync::watch;
 pub(crate) struct Shutdown(watch::Receiver<bool>);
 
 impl Shutdown {
-    /// Starts listening for SIGINT and SIGTERM (a signal that cannot be listened for is
-    /// left to its default action). Call it inside the runtime.
+    /// Listens for SIGINT and SIGTERM from this call on (the handlers are installed before it
+    /// returns, so that a signal sent once the tool has printed its address is never left to
+    /// the default action; one that cannot be listened for is). Call it inside the runtime.
     pub(crate) fn on_signals() -> Self {
         let (tell, told) = watch::channel(false);
+        let signalled = signalled();
         tokio::spawn(async move {
-            signalled().await;
+            signalled.await;
             let _ = tell.send(true);
         });
         Self(told)
@@ -28,27 +30,34 @@ impl Shutdown {
     }
 }
 
-/// Completes at the first SIGINT or SIGTERM.
-async fn signalled() {
-    let interrupt = async {
+/// Installs the handlers of SIGINT and SIGTERM now; the future completes at the first of them.
+#[cfg(unix)]
+fn signalled() -> impl std::future::Future<Output = ()> + Send {
+    use tokio::signal::unix::{Signal, SignalKind, signal};
+    async fn next(signal: Option<Signal>) {
+        match signal {
+            Some(mut signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    async move {
+        tokio::select! {
+            () = next(interrupt) => {}
+            () = next(terminate) => {}
+        }
+    }
+}
+
+/// Completes at the first Ctrl-C.
+#[cfg(not(unix))]
+fn signalled() -> impl std::future::Future<Output = ()> + Send {
+    async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }
