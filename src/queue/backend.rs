@@ -172,3 +172,118 @@ pub trait QueueBackend: Send + Sync + fmt::Debug {
     /// [`StoreError`] when the store cannot answer.
     fn purge<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, Result<u64, StoreError>>;
 }
+
+/// Implements [`QueueBackend`] for a backend (named `$name` in metrics) by delegating each
+/// method to the backend's inherent async method of the same arguments: `enqueue_job`,
+/// `take_jobs`, `renew_job`, `complete_job`, `fail_job`, `release_job`, `redrive_jobs`,
+/// `dead_jobs`, `stats_of` and `purge_done`. The Redis, PostgreSQL and SQLite backends are
+/// written this way; their modules hold what each transition runs.
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+macro_rules! delegate_queue_backend {
+    ($backend:ty, $name:expr) => {
+        impl $crate::queue::QueueBackend for $backend {
+            fn name(&self) -> &'static str {
+                $name
+            }
+
+            fn enqueue<'a>(
+                &'a self,
+                namespace: &'a str,
+                job: &'a $crate::queue::JobRecord,
+            ) -> $crate::store::StoreFuture<
+                'a,
+                Result<$crate::queue::Enqueue, $crate::store::StoreError>,
+            > {
+                $crate::store::StoreFuture::new(self.enqueue_job(namespace, job))
+            }
+
+            fn take<'a>(
+                &'a self,
+                namespace: &'a str,
+                max: usize,
+                lease: ::std::time::Duration,
+                wait: ::std::time::Duration,
+            ) -> $crate::store::StoreFuture<
+                'a,
+                Result<Vec<$crate::queue::Job>, $crate::store::StoreError>,
+            > {
+                $crate::store::StoreFuture::new(self.take_jobs(namespace, max, lease, wait))
+            }
+
+            fn renew<'a>(
+                &'a self,
+                namespace: &'a str,
+                job: &'a $crate::queue::Job,
+                lease: ::std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, Result<(), $crate::store::StoreError>> {
+                $crate::store::StoreFuture::new(self.renew_job(namespace, job, lease))
+            }
+
+            fn complete<'a>(
+                &'a self,
+                namespace: &'a str,
+                job: &'a $crate::queue::Job,
+                retention: ::std::time::Duration,
+            ) -> $crate::store::StoreFuture<'a, Result<(), $crate::store::StoreError>> {
+                $crate::store::StoreFuture::new(self.complete_job(namespace, job, retention))
+            }
+
+            fn fail<'a>(
+                &'a self,
+                namespace: &'a str,
+                job: &'a $crate::queue::Job,
+                error: &'a str,
+                retry_in: Option<::std::time::Duration>,
+            ) -> $crate::store::StoreFuture<'a, Result<(), $crate::store::StoreError>> {
+                $crate::store::StoreFuture::new(self.fail_job(namespace, job, error, retry_in))
+            }
+
+            fn release<'a>(
+                &'a self,
+                namespace: &'a str,
+                job: &'a $crate::queue::Job,
+            ) -> $crate::store::StoreFuture<'a, Result<(), $crate::store::StoreError>> {
+                $crate::store::StoreFuture::new(self.release_job(namespace, job))
+            }
+
+            fn redrive<'a>(
+                &'a self,
+                namespace: &'a str,
+                which: $crate::queue::Redrive<'a>,
+            ) -> $crate::store::StoreFuture<'a, Result<u64, $crate::store::StoreError>> {
+                $crate::store::StoreFuture::new(self.redrive_jobs(namespace, which))
+            }
+
+            fn dead<'a>(
+                &'a self,
+                namespace: &'a str,
+                limit: usize,
+            ) -> $crate::store::StoreFuture<
+                'a,
+                Result<Vec<$crate::queue::JobRecord>, $crate::store::StoreError>,
+            > {
+                $crate::store::StoreFuture::new(self.dead_jobs(namespace, limit))
+            }
+
+            fn stats<'a>(
+                &'a self,
+                namespace: &'a str,
+            ) -> $crate::store::StoreFuture<
+                'a,
+                Result<$crate::queue::QueueStats, $crate::store::StoreError>,
+            > {
+                $crate::store::StoreFuture::new(self.stats_of(namespace))
+            }
+
+            fn purge<'a>(
+                &'a self,
+                namespace: &'a str,
+            ) -> $crate::store::StoreFuture<'a, Result<u64, $crate::store::StoreError>> {
+                $crate::store::StoreFuture::new(self.purge_done(namespace))
+            }
+        }
+    };
+}
+
+#[cfg(any(feature = "redis", feature = "postgres", feature = "sqlite"))]
+pub(crate) use delegate_queue_backend;

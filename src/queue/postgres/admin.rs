@@ -1,16 +1,15 @@
 //! The operator's side of [`PostgresQueue`] (redrive, the dead letters, the stats, the purge)
-//! and its [`QueueBackend`] implementation, which delegates each method to the statement that
-//! runs it.
+//! and its [`QueueBackend`](crate::queue::QueueBackend) implementation, which delegates each
+//! method to the statement that runs it.
 
 use std::time::Duration;
 
-use super::backend::fenced;
 use super::{PostgresQueue, RecordRow, record};
-use crate::queue::{Enqueue, Job, JobRecord, QueueBackend, QueueStats, Redrive, storage_key};
-use crate::store::sql::{micros, micros_after};
-use crate::store::{StoreError, StoreFuture};
+use crate::queue::{JobRecord, QueueStats, Redrive, storage_key};
+use crate::store::StoreError;
+use crate::store::sql::micros;
 
-/// Rows deleted per statement by [`purge`](QueueBackend::purge).
+/// Rows deleted per statement by [`purge`](crate::queue::QueueBackend::purge).
 const PURGE_BATCH: i64 = 1_000;
 
 impl PostgresQueue {
@@ -99,92 +98,4 @@ impl PostgresQueue {
     }
 }
 
-impl QueueBackend for PostgresQueue {
-    fn name(&self) -> &'static str {
-        "postgres"
-    }
-
-    fn enqueue<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a JobRecord,
-    ) -> StoreFuture<'a, Result<Enqueue, StoreError>> {
-        StoreFuture::new(self.enqueue_job(namespace, job))
-    }
-
-    fn take<'a>(
-        &'a self,
-        namespace: &'a str,
-        max: usize,
-        lease: Duration,
-        wait: Duration,
-    ) -> StoreFuture<'a, Result<Vec<Job>, StoreError>> {
-        StoreFuture::new(self.take_jobs(namespace, max, lease, wait))
-    }
-
-    fn renew<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        lease: Duration,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(async move {
-            let until = micros_after(micros(self.clock().now()), lease);
-            fenced(
-                self.fenced_update(&self.sql().renew, job, namespace, |query| query.bind(until))
-                    .await?,
-            )
-        })
-    }
-
-    fn complete<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        retention: Duration,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.complete_job(namespace, job, retention))
-    }
-
-    fn fail<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        error: &'a str,
-        retry_in: Option<Duration>,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.fail_job(namespace, job, error, retry_in))
-    }
-
-    fn release<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.release_job(namespace, job))
-    }
-
-    fn redrive<'a>(
-        &'a self,
-        namespace: &'a str,
-        which: Redrive<'a>,
-    ) -> StoreFuture<'a, Result<u64, StoreError>> {
-        StoreFuture::new(self.redrive_jobs(namespace, which))
-    }
-
-    fn dead<'a>(
-        &'a self,
-        namespace: &'a str,
-        limit: usize,
-    ) -> StoreFuture<'a, Result<Vec<JobRecord>, StoreError>> {
-        StoreFuture::new(self.dead_jobs(namespace, limit))
-    }
-
-    fn stats<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, Result<QueueStats, StoreError>> {
-        StoreFuture::new(self.stats_of(namespace))
-    }
-
-    fn purge<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
-        StoreFuture::new(self.purge_done(namespace))
-    }
-}
+crate::queue::backend::delegate_queue_backend!(PostgresQueue, "postgres");

@@ -385,6 +385,19 @@ impl PostgresQueue {
             .await
     }
 
+    pub(super) async fn renew_job(
+        &self,
+        namespace: &str,
+        job: &Job,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let until = micros_after(micros(self.clock().now()), lease);
+        fenced(
+            self.fenced_update(&self.sql().renew, job, namespace, |query| query.bind(until))
+                .await?,
+        )
+    }
+
     pub(super) async fn complete_job(
         &self,
         namespace: &str,

@@ -1,92 +1,87 @@
-//! The [`QueueBackend`] of [`RedisQueue`]: each method one bounded call of the
-//! transition's script (or a blocking read), as written in the parent module.
+//! The operator's side of [`RedisQueue`] (redrive, the dead letters, the stats, the purge, each
+//! one script or a batch of them) and its [`QueueBackend`] implementation, which delegates
+//! each method to the script that runs it (the workers' in the parent module).
 
 use super::*;
 
-impl QueueBackend for RedisQueue {
-    fn name(&self) -> &'static str {
-        "redis"
+impl RedisQueue {
+    async fn redrive_jobs(&self, namespace: &str, which: Redrive<'_>) -> Result<u64, StoreError> {
+        let keys = Keys::new(&self.inner.prefix, namespace);
+        match which {
+            Redrive::Key(key) => {
+                let skey = storage_key(key);
+                let mut invocation = self.invocation(&scripts::REDRIVE_KEY, &keys, Some(&skey));
+                invocation.arg(&skey);
+                let reply = self.run(invocation).await?;
+                u64::try_from(int(&reply, "redriven")?)
+                    .map_err(|_| unexpected("the redrive script", &reply))
+            }
+            Redrive::All => {
+                self.batches(&scripts::REDRIVE_ALL, &keys, "the redrive script")
+                    .await
+            }
+        }
     }
 
-    fn enqueue<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a JobRecord,
-    ) -> StoreFuture<'a, Result<Enqueue, StoreError>> {
-        StoreFuture::new(self.enqueue_job(namespace, job))
+    /// Runs a `{done, read}` batch script until a batch reads fewer than [`BATCH`] entries;
+    /// answers the sum of `done`.
+    async fn batches(&self, script: &Script, keys: &Keys, what: &str) -> Result<u64, StoreError> {
+        let mut total = 0;
+        loop {
+            let mut invocation = self.invocation(script, keys, None);
+            invocation.arg(BATCH);
+            let reply = self.run(invocation).await?;
+            let [done, read] = items(what, &reply)? else {
+                return Err(unexpected(what, &reply));
+            };
+            total += u64::try_from(int(done, "done")?).map_err(|_| unexpected(what, &reply))?;
+            if int(read, "read")? < i64::try_from(BATCH).unwrap_or(i64::MAX) {
+                return Ok(total);
+            }
+        }
     }
 
-    fn take<'a>(
-        &'a self,
-        namespace: &'a str,
-        max: usize,
-        lease: Duration,
-        wait: Duration,
-    ) -> StoreFuture<'a, Result<Vec<Job>, StoreError>> {
-        StoreFuture::new(self.take_jobs(namespace, max, lease, wait))
+    async fn dead_jobs(&self, namespace: &str, limit: usize) -> Result<Vec<JobRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let keys = Keys::new(&self.inner.prefix, namespace);
+        let mut invocation = self.invocation(&scripts::DEAD_JOBS, &keys, None);
+        invocation.arg(limit);
+        let reply = self.run(invocation).await?;
+        items("the dead script", &reply)?
+            .iter()
+            .map(|fields| reply::record(items("the dead script", fields)?))
+            .collect()
     }
 
-    fn renew<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        lease: Duration,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.renew_job(namespace, job, lease))
-    }
-
-    fn complete<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        retention: Duration,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.complete_job(namespace, job, retention))
-    }
-
-    fn fail<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        error: &'a str,
-        retry_in: Option<Duration>,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.fail_job(namespace, job, error, retry_in))
-    }
-
-    fn release<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.release_job(namespace, job))
-    }
-
-    fn redrive<'a>(
-        &'a self,
-        namespace: &'a str,
-        which: Redrive<'a>,
-    ) -> StoreFuture<'a, Result<u64, StoreError>> {
-        StoreFuture::new(self.redrive_jobs(namespace, which))
-    }
-
-    fn dead<'a>(
-        &'a self,
-        namespace: &'a str,
-        limit: usize,
-    ) -> StoreFuture<'a, Result<Vec<JobRecord>, StoreError>> {
-        StoreFuture::new(self.dead_jobs(namespace, limit))
-    }
-
-    fn stats<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, Result<QueueStats, StoreError>> {
-        StoreFuture::new(self.queue_stats(namespace))
-    }
-
-    fn purge<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
-        StoreFuture::new(async move {
-            let keys = Keys::new(&self.inner.prefix, namespace);
-            self.batches(&scripts::PURGE, &keys, "the purge script")
-                .await
+    async fn stats_of(&self, namespace: &str) -> Result<QueueStats, StoreError> {
+        let keys = Keys::new(&self.inner.prefix, namespace);
+        let reply = self
+            .run(self.invocation(&scripts::STATS, &keys, None))
+            .await?;
+        let [pending, running, dead, done, age] = items("the stats script", &reply)? else {
+            return Err(unexpected("the stats script", &reply));
+        };
+        let count = |value: &Value, field| {
+            u64::try_from(int(value, field)?).map_err(|_| unexpected("the stats script", &reply))
+        };
+        Ok(QueueStats {
+            pending: count(pending, "pending")?,
+            running: count(running, "running")?,
+            dead: count(dead, "dead")?,
+            done: count(done, "done")?,
+            oldest_pending_age: u64::try_from(int(age, "age")?)
+                .ok()
+                .map(Duration::from_micros),
         })
     }
+
+    async fn purge_done(&self, namespace: &str) -> Result<u64, StoreError> {
+        let keys = Keys::new(&self.inner.prefix, namespace);
+        self.batches(&scripts::PURGE, &keys, "the purge script")
+            .await
+    }
 }
+
+crate::queue::backend::delegate_queue_backend!(RedisQueue, "redis");

@@ -1,4 +1,4 @@
-//! [`SqliteQueue`] and its [`QueueBackend`]: each write one statement under the file's write
+//! [`SqliteQueue`] and its [`QueueBackend`](crate::queue::QueueBackend): each write one statement under the file's write
 //! lock (in process, the writers take turns on the database's gate), bounded by the command
 //! timeout; a waiting take woken by an enqueue in this process, polling otherwise.
 
@@ -12,15 +12,13 @@ use tokio::sync::Notify;
 use super::sql::Sql;
 use super::{RecordRow, STORE, job, record};
 use crate::Clock;
-use crate::queue::{
-    Enqueue, Job, JobRecord, JobState, QueueBackend, QueueStats, Redrive, storage_key,
-};
+use crate::queue::{Enqueue, Job, JobRecord, JobState, QueueStats, Redrive, storage_key};
+use crate::store::StoreError;
 use crate::store::backend::bounded;
 use crate::store::sql::{micros, micros_after};
 use crate::store::sqlite::Database;
-use crate::store::{StoreError, StoreFuture};
 
-/// Rows deleted per statement by [`purge`](QueueBackend::purge).
+/// Rows deleted per statement by [`purge`](crate::queue::QueueBackend::purge).
 const PURGE_BATCH: i64 = 1_000;
 
 /// How often an enqueue tries again when the row it met vanished between two statements.
@@ -318,6 +316,19 @@ impl SqliteQueue {
         self.write(then(query)).await
     }
 
+    async fn renew_job(
+        &self,
+        namespace: &str,
+        job: &Job,
+        lease: Duration,
+    ) -> Result<(), StoreError> {
+        let until = micros_after(micros(self.clock().now()), lease);
+        fenced(
+            self.fenced_update(&self.sql().renew, job, namespace, |query| query.bind(until))
+                .await?,
+        )
+    }
+
     async fn complete_job(
         &self,
         namespace: &str,
@@ -455,92 +466,4 @@ impl SqliteQueue {
     }
 }
 
-impl QueueBackend for SqliteQueue {
-    fn name(&self) -> &'static str {
-        STORE
-    }
-
-    fn enqueue<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a JobRecord,
-    ) -> StoreFuture<'a, Result<Enqueue, StoreError>> {
-        StoreFuture::new(self.enqueue_job(namespace, job))
-    }
-
-    fn take<'a>(
-        &'a self,
-        namespace: &'a str,
-        max: usize,
-        lease: Duration,
-        wait: Duration,
-    ) -> StoreFuture<'a, Result<Vec<Job>, StoreError>> {
-        StoreFuture::new(self.take_jobs(namespace, max, lease, wait))
-    }
-
-    fn renew<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        lease: Duration,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(async move {
-            let until = micros_after(micros(self.clock().now()), lease);
-            fenced(
-                self.fenced_update(&self.sql().renew, job, namespace, |query| query.bind(until))
-                    .await?,
-            )
-        })
-    }
-
-    fn complete<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        retention: Duration,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.complete_job(namespace, job, retention))
-    }
-
-    fn fail<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-        error: &'a str,
-        retry_in: Option<Duration>,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.fail_job(namespace, job, error, retry_in))
-    }
-
-    fn release<'a>(
-        &'a self,
-        namespace: &'a str,
-        job: &'a Job,
-    ) -> StoreFuture<'a, Result<(), StoreError>> {
-        StoreFuture::new(self.release_job(namespace, job))
-    }
-
-    fn redrive<'a>(
-        &'a self,
-        namespace: &'a str,
-        which: Redrive<'a>,
-    ) -> StoreFuture<'a, Result<u64, StoreError>> {
-        StoreFuture::new(self.redrive_jobs(namespace, which))
-    }
-
-    fn dead<'a>(
-        &'a self,
-        namespace: &'a str,
-        limit: usize,
-    ) -> StoreFuture<'a, Result<Vec<JobRecord>, StoreError>> {
-        StoreFuture::new(self.dead_jobs(namespace, limit))
-    }
-
-    fn stats<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, Result<QueueStats, StoreError>> {
-        StoreFuture::new(self.stats_of(namespace))
-    }
-
-    fn purge<'a>(&'a self, namespace: &'a str) -> StoreFuture<'a, Result<u64, StoreError>> {
-        StoreFuture::new(self.purge_done(namespace))
-    }
-}
+crate::queue::backend::delegate_queue_backend!(SqliteQueue, STORE);
