@@ -26,6 +26,8 @@ mod rows;
 mod sqlite;
 #[cfg(any(feature = "postgres", feature = "sqlite"))]
 mod transactional;
+#[cfg(any(feature = "postgres", feature = "sqlite"))]
+mod waiting;
 mod worker;
 
 use std::fmt;

@@ -12,6 +12,7 @@ use super::listen::Listener;
 use super::sql::Sql;
 use super::{STORE, job};
 use crate::Clock;
+use crate::queue::waiting::take_waiting;
 use crate::queue::{Enqueue, Job, JobRecord, JobState, storage_key};
 use crate::store::StoreError;
 use crate::store::backend::{bounded, unavailable};
@@ -337,34 +338,15 @@ impl PostgresQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let deadline = tokio::time::Instant::now() + wait;
         let waker: Option<Arc<Notify>> = if wait.is_zero() {
             None
         } else {
             Some(self.inner.listener.waker(&self.channel(namespace)).await)
         };
-        loop {
-            // Registered before the look, so that a notification sent during it is kept.
-            let mut notified = waker.as_deref().map(|notify| Box::pin(notify.notified()));
-            if let Some(notified) = notified.as_mut() {
-                notified.as_mut().enable();
-            }
-            let jobs = self.take_now(namespace, max, lease).await?;
-            let now = tokio::time::Instant::now();
-            if !jobs.is_empty() || now >= deadline {
-                return Ok(jobs);
-            }
-            let nap = (deadline - now).min(self.inner.poll);
-            tokio::select! {
-                () = async {
-                    match notified {
-                        Some(notified) => notified.await,
-                        None => std::future::pending().await,
-                    }
-                } => {}
-                () = tokio::time::sleep(nap) => {}
-            }
-        }
+        take_waiting(wait, self.inner.poll, waker.as_deref(), || {
+            self.take_now(namespace, max, lease)
+        })
+        .await
     }
 
     /// Runs the fenced `statement` (`$1` namespace, `$2` stored key, `$3` token, then what

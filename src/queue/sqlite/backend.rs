@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 use super::sql::Sql;
 use super::{RecordRow, STORE, job, record};
 use crate::Clock;
+use crate::queue::waiting::take_waiting;
 use crate::queue::{Enqueue, Job, JobRecord, JobState, QueueStats, Redrive, storage_key};
 use crate::store::StoreError;
 use crate::store::backend::bounded;
@@ -281,23 +282,10 @@ impl SqliteQueue {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            // Registered before the look, so that an enqueue during it is not missed.
-            let notified = self.inner.woken.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let jobs = self.take_now(namespace, max, lease).await?;
-            let now = tokio::time::Instant::now();
-            if !jobs.is_empty() || now >= deadline {
-                return Ok(jobs);
-            }
-            let nap = (deadline - now).min(self.inner.poll);
-            tokio::select! {
-                () = notified => {}
-                () = tokio::time::sleep(nap) => {}
-            }
-        }
+        take_waiting(wait, self.inner.poll, Some(&self.inner.woken), || {
+            self.take_now(namespace, max, lease)
+        })
+        .await
     }
 
     /// The fenced `statement` (`?1` namespace, `?2` stored key, `?3` token, then what `then`
