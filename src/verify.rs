@@ -207,18 +207,24 @@ impl Verifier {
                 limit: MAX_SIGNATURE_HEADER_LEN,
             });
         }
-        self.check_timestamp(timestamp)?;
+        let received_at = self.check_timestamp(timestamp)?;
         signature::match_signatures(&config.keys, id_bytes, timestamp_bytes, body, signatures)?;
         Ok(Verified {
             id,
             timestamp: WebhookTimestamp::from_unix(timestamp),
             body,
+            received_at,
         })
     }
 
-    fn check_timestamp(&self, timestamp: u64) -> Result<(), VerifyError> {
+    /// Checks `timestamp` against the clock, read once: the reading, when within the
+    /// tolerance.
+    fn check_timestamp(&self, timestamp: u64) -> Result<SystemTime, VerifyError> {
         let tolerance = self.inner.tolerance;
-        let now = self.inner.clock.unix_seconds();
+        let received_at = self.inner.clock.now();
+        let now = received_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
         if timestamp < now {
             let age = now.saturating_sub(timestamp);
             if age > tolerance {
@@ -230,7 +236,7 @@ impl Verifier {
                 return Err(VerifyError::TimestampTooNew { ahead, tolerance });
             }
         }
-        Ok(())
+        Ok(received_at)
     }
 }
 
@@ -383,6 +389,7 @@ pub struct Verified<'a> {
     id: &'a str,
     timestamp: WebhookTimestamp,
     body: &'a [u8],
+    received_at: SystemTime,
 }
 
 impl<'a> Verified<'a> {
@@ -402,6 +409,14 @@ impl<'a> Verified<'a> {
     #[must_use]
     pub fn body(&self) -> &'a [u8] {
         self.body
+    }
+
+    /// The verifier's clock when it checked the timestamp: the request's receipt, as the
+    /// verifier saw it. Minus [`timestamp`](Self::timestamp), it is the delivery's arrival lag
+    /// (a sender's clock drifting toward the tolerance shows there first).
+    #[must_use]
+    pub fn received_at(&self) -> SystemTime {
+        self.received_at
     }
 }
 

@@ -49,10 +49,7 @@ pub(crate) fn check<T: DeserializeOwned + 'static, H: Headers + ?Sized>(
     metrics::verified(timer);
     let verified = verified?;
     #[cfg(feature = "metrics")]
-    metrics::arrival(
-        crate::Clock::now(&**verifier.clock()),
-        verified.timestamp().as_unix(),
-    );
+    metrics::arrival(verified.received_at(), verified.timestamp().as_unix());
     Ok(Event::from_verified_shared(
         verified.id(),
         verified.timestamp(),

@@ -1,4 +1,5 @@
-//! The builder's checks of the tolerance, and the tolerance at its edges.
+//! The builder's checks of the tolerance, the tolerance at its edges, and the clock reading a
+//! verified request keeps.
 
 use super::*;
 
@@ -107,8 +108,9 @@ fn a_wide_tolerance_accepts_any_timestamp_without_overflow() {
         .clock(crate::MockClock::at_unix(1_000))
         .build()
         .unwrap();
-    assert_eq!(verifier.check_timestamp(0), Ok(()));
-    assert_eq!(verifier.check_timestamp(u64::MAX), Ok(()));
+    let at_1000 = Ok(std::time::UNIX_EPOCH + Duration::from_secs(1_000));
+    assert_eq!(verifier.check_timestamp(0), at_1000);
+    assert_eq!(verifier.check_timestamp(u64::MAX), at_1000);
     let verifier = builder()
         .tolerance(Duration::from_secs(86_400))
         .clock(crate::MockClock::at_unix(100_000))
@@ -120,5 +122,28 @@ fn a_wide_tolerance_accepts_any_timestamp_without_overflow() {
             age: 86_401,
             tolerance: 86_400
         })
+    );
+}
+
+#[test]
+fn a_verified_request_keeps_the_clock_reading_it_was_checked_against() {
+    let clock = crate::MockClock::at_unix(1_700_000_000);
+    clock.advance(Duration::from_millis(1_250));
+    let verifier = builder().clock(clock.clone()).build().unwrap();
+    let signed = crate::Signer::new(Secret::from_bytes(&[7; 32]).unwrap())
+        .sign("msg_lag", 1_699_999_998, b"{}")
+        .unwrap();
+    let headers = signed.webhook_headers();
+    let verified = verifier.verify(&headers, b"{}").unwrap();
+    assert_eq!(
+        verified.received_at(),
+        std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_001_250)
+    );
+    assert_eq!(
+        verified
+            .received_at()
+            .duration_since(verified.timestamp().to_system_time())
+            .ok(),
+        Some(Duration::from_millis(3_250))
     );
 }
