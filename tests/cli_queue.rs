@@ -233,19 +233,38 @@ fn max_attempts_and_schedule_must_agree() {
 
 #[test]
 fn worker_options_need_a_worker() {
-    let stderr = usage_error(&[
-        "listen",
-        "--secret",
-        SECRET,
-        "--port",
-        "0",
-        "--concurrency",
-        "4",
-    ]);
-    assert_eq!(
-        stderr.trim_end(),
-        "--concurrency, --max-attempts, --schedule and --resign-with set the worker of `listen --enqueue --forward-to URL`"
-    );
+    for option in [["--concurrency", "4"], ["--lease", "5"]] {
+        let mut args = vec!["listen", "--secret", SECRET, "--port", "0"];
+        args.extend(option);
+        assert_eq!(
+            usage_error(&args).trim_end(),
+            "--concurrency, --max-attempts, --schedule, --resign-with and --lease set the worker of `listen --enqueue --forward-to URL`",
+            "{option:?}"
+        );
+    }
+}
+
+#[test]
+fn a_lease_under_a_second_is_refused() {
+    for lease in ["0.5", "0", "NaN"] {
+        let stderr = usage_error(&[
+            "listen",
+            "--secret",
+            SECRET,
+            "--port",
+            "0",
+            "--enqueue",
+            "--forward-to",
+            "http://127.0.0.1:9/app",
+            "--lease",
+            lease,
+        ]);
+        assert_eq!(
+            stderr.trim_end(),
+            format!("--lease {lease}: expected at least 1 second"),
+            "{lease}"
+        );
+    }
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! of them twice; then two `work --drain` processes forward the jobs to an app in this test
 //! that fails the first delivery of one event in five and counts what it took; one worker is
 //! killed with SIGKILL mid-run, the other drains the rest (the killed one's jobs once their
-//! lease runs out). No process meets a locked database: SQLite's busy timeout waits its turn.
+//! lease, 3 s with `--lease 3`, runs out). No process meets a locked database: SQLite's busy timeout waits its turn.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod queue_e2e_common;
@@ -77,7 +77,7 @@ fn done_attempts(worker: &Process) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "long: waits out the killed worker's 60 s lease"]
+#[ignore = "long: 2,000 events through three processes, and the killed worker's lease waited out"]
 async fn two_workers_on_one_file_run_each_job_once_but_those_running_at_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("queue.db").to_str().unwrap().to_owned();
@@ -127,6 +127,8 @@ async fn two_workers_on_one_file_run_each_job_once_but_those_running_at_a_kill()
         &concurrency,
         "--schedule",
         "0s,200ms,200ms,200ms",
+        "--lease",
+        "3",
         "--drain",
         "--json",
     ]);
@@ -145,6 +147,24 @@ async fn two_workers_on_one_file_run_each_job_once_but_those_running_at_a_kill()
     .iter()
     .map(|key| number(key))
     .collect();
+    // `--lease 3`: no running job is held for longer than 3 s from now (the lease's end is
+    // stored in microseconds since the epoch).
+    let lease_end: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(next_run_at) FROM amps_webhook_jobs WHERE namespace = 'listen' AND state = 'running'",
+    )
+    .fetch_one(backend.pool())
+    .await
+    .unwrap();
+    let lease_end = lease_end.expect("jobs running right after the kill");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let now = i64::try_from(now.as_micros()).unwrap();
+    assert!(
+        lease_end <= now + 3_000_000,
+        "a lease ends {} µs from now",
+        lease_end - now
+    );
     let status = survivor.exit().await;
     assert!(status.success(), "the surviving worker failed: {status}");
     let stats = queue.stats().await.unwrap();

@@ -132,7 +132,7 @@ pub(crate) fn run(args: &ListenArgs) -> Result<(), Failure> {
         .map_err(usage)?;
     if args.worker.any_given() && !(args.enqueue && args.forward_to.is_some()) {
         return Err(usage(
-            "--concurrency, --max-attempts, --schedule and --resign-with set the worker of `listen --enqueue --forward-to URL`",
+            "--concurrency, --max-attempts, --schedule, --resign-with and --lease set the worker of `listen --enqueue --forward-to URL`",
         ));
     }
     let plan = args.worker.plan()?;

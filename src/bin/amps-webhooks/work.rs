@@ -11,6 +11,7 @@ use amps_webhooks::queue::{
     Attempt, AttemptOutcome, DEFAULT_CONCURRENCY, HandlerFailure, Job, Queue, WorkerReport,
 };
 use amps_webhooks::retry::RetrySchedule;
+use amps_webhooks::store::DEFAULT_LEASE;
 use amps_webhooks::{Clock as _, Signer, SystemClock};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use bytes::Bytes;
@@ -46,6 +47,11 @@ pub(crate) struct WorkerArgs {
     /// How long the app may take to answer, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     pub(crate) forward_timeout: f64,
+    /// How long a job taken is this worker's alone, in seconds, renewed every third of it
+    /// while the app answers: a job of a worker that died is taken again once its lease runs
+    /// out [default: 60].
+    #[arg(long, value_name = "SECS")]
+    lease: Option<f64>,
 }
 
 /// The most attempts of `--max-attempts` beyond the platform's eight: each after 10 h.
@@ -58,6 +64,7 @@ impl WorkerArgs {
             || self.max_attempts.is_some()
             || self.schedule.is_some()
             || self.resign_with.is_some()
+            || self.lease.is_some()
     }
 
     /// The schedule of `--max-attempts` and `--schedule`, checked together.
@@ -104,11 +111,16 @@ impl WorkerArgs {
             ),
             None => None,
         };
+        let lease = match self.lease {
+            Some(secs) => lease(secs)?,
+            None => DEFAULT_LEASE,
+        };
         Ok(WorkerPlan {
             concurrency: self.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
             schedule: self.schedule()?,
             signer,
             forward_timeout: timeout(self.forward_timeout, "--forward-timeout")?,
+            lease,
         })
     }
 }
@@ -119,6 +131,19 @@ pub(crate) struct WorkerPlan {
     schedule: RetrySchedule,
     signer: Option<Signer>,
     pub(crate) forward_timeout: Duration,
+    lease: Duration,
+}
+
+/// The shortest `--lease`: renewed every third of it, a lease much shorter than a second would
+/// keep the store busy renewing and be lost to the first slow answer.
+const MIN_LEASE: Duration = Duration::from_secs(1);
+
+/// `--lease SECS`, checked: at least [`MIN_LEASE`].
+fn lease(secs: f64) -> Result<Duration, Failure> {
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|lease| *lease >= MIN_LEASE)
+        .ok_or_else(|| usage(format!("--lease {secs}: expected at least 1 second")))
 }
 
 #[derive(Args)]
@@ -226,6 +251,7 @@ pub(crate) async fn forward_jobs(
     let worker = queue
         .worker()
         .concurrency(plan.concurrency)
+        .lease(plan.lease)
         .schedule(plan.schedule.clone())
         .drain(drain)
         .on_attempt(move |attempt| println!("{}", describe(attempt, json)))
