@@ -209,9 +209,10 @@ fn usage_error(args: &[&str]) -> String {
     String::from_utf8(output.stderr).unwrap()
 }
 
-#[test]
-fn max_attempts_and_schedule_must_agree() {
-    let stderr = usage_error(&[
+/// The usage error of `listen --enqueue --forward-to` (a worker in the process) with the
+/// worker's `options`.
+fn worker_usage_error(options: &[&str]) -> String {
+    let mut args = vec![
         "listen",
         "--secret",
         SECRET,
@@ -220,11 +221,14 @@ fn max_attempts_and_schedule_must_agree() {
         "--enqueue",
         "--forward-to",
         "http://127.0.0.1:9/app",
-        "--max-attempts",
-        "3",
-        "--schedule",
-        "0s,5s",
-    ]);
+    ];
+    args.extend(options);
+    usage_error(&args)
+}
+
+#[test]
+fn max_attempts_and_schedule_must_agree() {
+    let stderr = worker_usage_error(&["--max-attempts", "3", "--schedule", "0s,5s"]);
     assert_eq!(
         stderr.trim_end(),
         r#"--max-attempts 3 disagrees with --schedule "0s,5s", which makes 2 attempts: give one of them, or make them agree"#
@@ -247,20 +251,8 @@ fn worker_options_need_a_worker() {
 #[test]
 fn a_lease_under_a_second_is_refused() {
     for lease in ["0.5", "0", "NaN"] {
-        let stderr = usage_error(&[
-            "listen",
-            "--secret",
-            SECRET,
-            "--port",
-            "0",
-            "--enqueue",
-            "--forward-to",
-            "http://127.0.0.1:9/app",
-            "--lease",
-            lease,
-        ]);
         assert_eq!(
-            stderr.trim_end(),
+            worker_usage_error(&["--lease", lease]).trim_end(),
             format!("--lease {lease}: expected at least 1 second"),
             "{lease}"
         );
