@@ -1,17 +1,20 @@
 //! Queue mode on actix-web over real sockets: `enqueue_resource` verifies, enqueues and answers
-//! at once (see `http_queue_common`).
+//! at once, and `enqueue_resource_observed` calls its hook with each parsed event (see
+//! `http_queue_common`).
 #![allow(clippy::unwrap_used)]
 
 #[macro_use]
 mod actix_server;
 mod http_common;
+#[macro_use]
 mod http_queue_common;
 
-use actix_web::App;
-use amps_webhooks::Verifier;
-use amps_webhooks::integrations::actix::enqueue_resource;
+use actix_web::{App, HttpResponse};
+use amps_webhooks::integrations::actix::{enqueue_resource, enqueue_resource_observed};
 use amps_webhooks::queue::Queue;
+use amps_webhooks::{AmpsEvent, Event, Verifier};
 use http_common::{DEDUP_PATH, Running};
+use http_queue_common::Observed;
 
 async fn start(verifier: Verifier, queue: Queue) -> Running {
     let server = start_actix!(1, 0, move || {
@@ -27,20 +30,23 @@ async fn start(verifier: Verifier, queue: Queue) -> Running {
     }
 }
 
-macro_rules! cases {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                http_queue_common::$name(|verifier, queue| Box::pin(start(verifier, queue))).await;
-            }
-        )+
+async fn start_observed(verifier: Verifier, queue: Queue, observed: Observed) -> Running {
+    let observe = move |event: &Event<AmpsEvent>, answer: &mut HttpResponse| {
+        let status = answer.status().as_u16();
+        http_queue_common::log_call(&observed, event, status, answer.extensions().get());
     };
+    let server = start_actix!(1, 0, move || {
+        App::new().service(enqueue_resource_observed(
+            DEDUP_PATH,
+            verifier.clone(),
+            queue.clone(),
+            observe.clone(),
+        ))
+    });
+    Running {
+        base: format!("http://{}", server.addr),
+        guard: Box::new(server),
+    }
 }
 
-cases!(
-    a_delivery_is_queued_with_its_bytes_and_headers_then_a_duplicate,
-    rejected_deliveries_store_no_job,
-    other_methods_get_405_and_store_nothing,
-    an_unreachable_backend_gets_503_with_retry_after,
-);
+suite!(start, start_observed);

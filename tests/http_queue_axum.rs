@@ -1,16 +1,19 @@
-//! Queue mode on axum over real sockets: `enqueue_route` verifies, enqueues and answers at once
-//! (see `http_queue_common`).
+//! Queue mode on axum over real sockets: `enqueue_route` verifies, enqueues and answers at once,
+//! and `enqueue_route_observed` calls its hook with each parsed event (see `http_queue_common`).
 #![allow(clippy::unwrap_used)]
 
 mod axum_server;
 mod http_common;
+#[macro_use]
 mod http_queue_common;
 
-use amps_webhooks::Verifier;
-use amps_webhooks::integrations::axum::enqueue_route;
+use amps_webhooks::integrations::axum::{enqueue_route, enqueue_route_observed};
 use amps_webhooks::queue::Queue;
+use amps_webhooks::{AmpsEvent, Event, Verifier};
 use axum::Router;
+use axum::response::Response;
 use http_common::{DEDUP_PATH, Running};
+use http_queue_common::Observed;
 
 async fn start(verifier: Verifier, queue: Queue) -> Running {
     let app: Router = Router::new().route(DEDUP_PATH, enqueue_route(verifier, queue));
@@ -21,20 +24,17 @@ async fn start(verifier: Verifier, queue: Queue) -> Running {
     }
 }
 
-macro_rules! cases {
-    ($($name:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                http_queue_common::$name(|verifier, queue| Box::pin(start(verifier, queue))).await;
-            }
-        )+
+async fn start_observed(verifier: Verifier, queue: Queue, observed: Observed) -> Running {
+    let observe = move |event: &Event<AmpsEvent>, answer: &mut Response| {
+        let status = answer.status().as_u16();
+        http_queue_common::log_call(&observed, event, status, answer.extensions().get());
     };
+    let route = enqueue_route_observed::<AmpsEvent, (), _>(verifier, queue, observe);
+    let server = axum_server::serve(0, Router::new().route(DEDUP_PATH, route)).await;
+    Running {
+        base: format!("http://{}", server.addr),
+        guard: Box::new(server),
+    }
 }
 
-cases!(
-    a_delivery_is_queued_with_its_bytes_and_headers_then_a_duplicate,
-    rejected_deliveries_store_no_job,
-    other_methods_get_405_and_store_nothing,
-    an_unreachable_backend_gets_503_with_retry_after,
-);
+suite!(start, start_observed);

@@ -7,6 +7,9 @@
 //! answers 2xx or releases it otherwise; behind it the extractor takes the event the middleware
 //! parsed, so a body is verified once per request.
 //!
+//! Queue mode's resources (feature `queue`: `enqueue_resource`, `enqueue_resource_typed`,
+//! `enqueue_resource_observed`) are in `actix/enqueue.rs`.
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //!
@@ -272,6 +275,13 @@ fn early_response<B>(
     span: &tracing::Span,
 ) -> ServiceResponse<EitherBody<B>> {
     trace::answered(span, &early.delivery);
+    req.into_response(early_http_response(early))
+        .map_into_right_body()
+}
+
+/// The answer given without a handler: its status, JSON body and `Retry-After`, its
+/// [`Delivery`] in the extensions.
+fn early_http_response(early: Early) -> HttpResponse {
     let mut response = json_response(early.status, early.body);
     if let Some(secs) = early.retry_after {
         response
@@ -279,7 +289,7 @@ fn early_response<B>(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response.extensions_mut().insert(early.delivery);
-    req.into_response(response).map_into_right_body()
+    response
 }
 
 impl<S, B, T> Service<ServiceRequest> for WebhookMiddlewareService<S, T>
@@ -354,75 +364,10 @@ where
     }
 }
 
-/// The resource of queue mode (feature `queue`) at `path`: the actix twin of
-/// [`enqueue_route`](super::axum::enqueue_route), with the same statuses. It reads the payload
-/// under the verifier's limit, verifies it, parses it as an [`AmpsEvent`](crate::AmpsEvent),
-/// stores it as a job in `queue` and answers at once (200 `{"queued":true}`; 200
-/// `{"status":"duplicate"}` when its key already has a job; 503 with `Retry-After` when the
-/// queue's backend cannot answer; the [`WebhookRejection`]'s status when refused; 405 with
-/// `Allow: POST` for any other method). No handler runs in the request; a
-/// [`Worker`](crate::queue::Worker) runs it later. Every answer carries a [`Delivery`] in its
-/// extensions. For another payload type use [`enqueue_resource_typed`].
-///
-/// ```no_run
-/// use std::sync::Arc;
-///
-/// use actix_web::{App, HttpServer};
-/// use amps_webhooks::Verifier;
-/// use amps_webhooks::integrations::actix::enqueue_resource;
-/// use amps_webhooks::queue::{MemoryQueue, Queue};
-///
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let verifier = Verifier::new(std::env::var("WEBHOOK_SECRET")?.parse()?);
-/// let queue = Queue::new(Arc::new(MemoryQueue::new()), "amps")?;
-/// HttpServer::new(move || {
-///     App::new().service(enqueue_resource("/webhooks", verifier.clone(), queue.clone()))
-/// })
-/// .bind(("127.0.0.1", 8080))?
-/// .run()
-/// .await?;
-/// # Ok(())
-/// # }
-/// ```
 #[cfg(feature = "queue")]
-#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
-pub fn enqueue_resource(
-    path: &str,
-    verifier: Verifier,
-    queue: crate::queue::Queue,
-) -> actix_web::Resource {
-    enqueue_resource_typed::<crate::AmpsEvent>(path, verifier, queue)
-}
-
-/// [`enqueue_resource`] for bodies parsed as `Event<T>`: a body that is not a `T` is refused
-/// 400, never queued.
+mod enqueue;
 #[cfg(feature = "queue")]
-#[cfg_attr(docsrs, doc(cfg(feature = "queue")))]
-pub fn enqueue_resource_typed<T: DeserializeOwned + 'static>(
-    path: &str,
-    verifier: Verifier,
-    queue: crate::queue::Queue,
-) -> actix_web::Resource {
-    let gate = super::enqueue::EnqueueGate::shared(verifier, queue);
-    web::resource(path).route(
-        web::post().to(move |req: HttpRequest, payload: web::Payload| {
-            let gate = Arc::clone(&gate);
-            async move {
-                let limit = gate.verifier.max_body_bytes();
-                let body = read_payload(req.headers(), payload.into_inner(), limit).await;
-                let (early, _event) = gate.answer::<T, _>(req.headers(), body).await;
-                let mut response = json_response(early.status, early.body);
-                if let Some(secs) = early.retry_after {
-                    response
-                        .headers_mut()
-                        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                }
-                response.extensions_mut().insert(early.delivery);
-                response
-            }
-        }),
-    )
-}
+pub use enqueue::{enqueue_resource, enqueue_resource_observed, enqueue_resource_typed};
 
 #[cfg(test)]
 mod tests {

@@ -9,15 +9,45 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amps_webhooks::Verifier;
+use amps_webhooks::integrations::Delivery;
 use amps_webhooks::queue::{
     Enqueue, Job, JobRecord, MemoryQueue, Queue, QueueBackend, QueueStats, Redrive,
 };
 use amps_webhooks::store::{StoreError, StoreFuture};
+use amps_webhooks::{AmpsEvent, Event, Verifier};
 
 use crate::http_common::{
     self, Client, DEDUP_PATH, LIMIT, NOW, Running, Spelling, event_body, signed,
 };
+
+/// The suite's tests, for a framework's `start` (a server whose route enqueues) and
+/// `start_observed` (one whose route calls the hook that [`log_call`]s).
+macro_rules! suite {
+    ($start:ident, $start_observed:ident) => {
+        suite!(@cases $start,
+            a_delivery_is_queued_with_its_bytes_and_headers_then_a_duplicate,
+            rejected_deliveries_store_no_job,
+            other_methods_get_405_and_store_nothing,
+            an_unreachable_backend_gets_503_with_retry_after,
+        );
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn the_hook_sees_each_parsed_event_with_its_answer() {
+            http_queue_common::the_hook_sees_each_parsed_event_with_its_answer(
+                |verifier, queue, observed| Box::pin($start_observed(verifier, queue, observed)),
+            )
+            .await;
+        }
+    };
+    (@cases $start:ident, $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                http_queue_common::$name(|verifier, queue| Box::pin($start(verifier, queue))).await;
+            }
+        )+
+    };
+}
 
 pub type QueueStart = fn(Verifier, Queue) -> Pin<Box<dyn Future<Output = Running> + Send>>;
 
@@ -225,4 +255,75 @@ pub async fn an_unreachable_backend_gets_503_with_retry_after(start: QueueStart)
         ),
         (503, Some("5"), "store_unavailable")
     );
+}
+
+/// What an observing route's hook saw: the event's `webhook-id`, the answer's status and its
+/// `Delivery`'s outcome, one entry a call.
+pub type Observed = Arc<std::sync::Mutex<Vec<(String, u16, &'static str)>>>;
+
+/// A server whose `/webhooks` route enqueues and calls a hook that logs into `Observed`.
+pub type ObservedStart =
+    fn(Verifier, Queue, Observed) -> Pin<Box<dyn Future<Output = Running> + Send>>;
+
+/// Logs one call of an observing route's hook: the event's id, the answer's status, and the
+/// outcome of the `Delivery` in the answer's extensions.
+pub fn log_call(
+    observed: &Observed,
+    event: &Event<AmpsEvent>,
+    status: u16,
+    delivery: Option<&Delivery>,
+) {
+    let outcome = delivery
+        .expect("every answer carries its Delivery")
+        .outcome();
+    let entry = (event.id().as_str().to_owned(), status, outcome.as_str());
+    observed.lock().unwrap().push(entry);
+}
+
+fn seen(observed: &Observed) -> Vec<(String, u16, &'static str)> {
+    observed.lock().unwrap().clone()
+}
+
+pub async fn the_hook_sees_each_parsed_event_with_its_answer(start: ObservedStart) {
+    let clock = http_common::clock();
+    let backend = Arc::new(MemoryQueue::builder().clock(clock.clone()).build());
+    let queue = Queue::new(backend as _, NAMESPACE)
+        .unwrap()
+        .with_clock(Arc::new(clock.clone()));
+    let observed = Observed::default();
+    let running = start(http_common::verifier(&clock), queue, Arc::clone(&observed)).await;
+    let client = Client::new(&running);
+    // Queued, then a duplicate.
+    for _ in 0..2 {
+        let reply = client.deliver(DEDUP_PATH, "msg_o", "evt_o").await;
+        assert_eq!(reply.status, 200);
+    }
+    // Refused before it was parsed: no event, no call.
+    let body = event_body("evt_f");
+    let mut forged = signed("msg_f", NOW, body.as_bytes(), Spelling::Webhook);
+    forged[2].1 = "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".to_owned();
+    assert_eq!(client.post(DEDUP_PATH, &forged, body).await.status, 401);
+    let not_json = b"not json at all".to_vec();
+    let headers = signed("msg_j", NOW, &not_json, Spelling::Webhook);
+    assert_eq!(
+        client.post(DEDUP_PATH, &headers, not_json).await.status,
+        400
+    );
+    assert_eq!(
+        seen(&observed),
+        [
+            ("msg_o".to_owned(), 200, "queued"),
+            ("msg_o".to_owned(), 200, "duplicate")
+        ]
+    );
+
+    // The queue's backend cannot answer: the hook sees the 503.
+    let observed = Observed::default();
+    let queue = Queue::new(Arc::new(Unreachable), NAMESPACE).unwrap();
+    let running = start(http_common::verifier(&clock), queue, Arc::clone(&observed)).await;
+    let reply = Client::new(&running)
+        .deliver(DEDUP_PATH, "msg_u", "evt_u")
+        .await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(seen(&observed), [("msg_u".to_owned(), 503, "unavailable")]);
 }
