@@ -109,13 +109,21 @@ pub async fn a_delivery_is_queued_with_its_bytes_and_headers_then_a_duplicate(st
     );
 }
 
+/// The signature headers of `body` as message `id`, its signature replaced by one no key
+/// made.
+fn forged(id: &str, body: &str) -> Vec<(String, String)> {
+    let mut headers = signed(id, NOW, body.as_bytes(), Spelling::Webhook);
+    headers[2].1 = "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".to_owned();
+    headers
+}
+
 pub async fn rejected_deliveries_store_no_job(start: QueueStart) {
     let (running, backend) = start_memory(start).await;
     let client = Client::new(&running);
     let body = event_body("evt_r");
-    let mut forged = signed("msg_r", NOW, body.as_bytes(), Spelling::Webhook);
-    forged[2].1 = "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".to_owned();
-    let reply = client.post(DEDUP_PATH, &forged, body.clone()).await;
+    let reply = client
+        .post(DEDUP_PATH, &forged("msg_r", &body), body.clone())
+        .await;
     assert_eq!(
         (reply.status, reply.error_code().as_str()),
         (401, "invalid_signature")
@@ -300,9 +308,8 @@ pub async fn the_hook_sees_each_parsed_event_with_its_answer(start: ObservedStar
     }
     // Refused before it was parsed: no event, no call.
     let body = event_body("evt_f");
-    let mut forged = signed("msg_f", NOW, body.as_bytes(), Spelling::Webhook);
-    forged[2].1 = "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4=".to_owned();
-    assert_eq!(client.post(DEDUP_PATH, &forged, body).await.status, 401);
+    let headers = forged("msg_f", &body);
+    assert_eq!(client.post(DEDUP_PATH, &headers, body).await.status, 401);
     let not_json = b"not json at all".to_vec();
     let headers = signed("msg_j", NOW, &not_json, Spelling::Webhook);
     assert_eq!(

@@ -15,14 +15,16 @@ use crate::queue::Queue;
 use crate::verify::Verifier;
 
 /// The resource of queue mode (feature `queue`) at `path`: the actix twin of
-/// [`enqueue_route`](crate::integrations::axum::enqueue_route), with the same statuses. It reads the payload
-/// under the verifier's limit, verifies it, parses it as an [`AmpsEvent`](crate::AmpsEvent),
-/// stores it as a job in `queue` and answers at once (200 `{"queued":true}`; 200
-/// `{"status":"duplicate"}` when its key already has a job; 503 with `Retry-After` when the
-/// queue's backend cannot answer; the [`WebhookRejection`](crate::integrations::WebhookRejection)'s status when refused; 405 with
+/// [`enqueue_route`](crate::integrations::axum::enqueue_route), with the same statuses. It
+/// reads the payload under the verifier's limit, verifies it, parses it as an
+/// [`AmpsEvent`](crate::AmpsEvent), stores it as a job in `queue` and answers at once (200
+/// `{"queued":true}`; 200 `{"status":"duplicate"}` when its key already has a job; 503 with
+/// `Retry-After` when the queue's backend cannot answer; the
+/// [`WebhookRejection`](crate::integrations::WebhookRejection)'s status when refused; 405 with
 /// `Allow: POST` for any other method). No handler runs in the request; a
-/// [`Worker`](crate::queue::Worker) runs it later. Every answer carries a [`Delivery`](crate::integrations::Delivery) in its
-/// extensions. For another payload type use [`enqueue_resource_typed`].
+/// [`Worker`](crate::queue::Worker) runs it later. Every answer carries a
+/// [`Delivery`](crate::integrations::Delivery) in its extensions. For another payload type use
+/// [`enqueue_resource_typed`].
 ///
 /// ```no_run
 /// use std::sync::Arc;
@@ -93,8 +95,8 @@ pub fn enqueue_resource_typed<T: DeserializeOwned + 'static>(
 ///     }
 /// };
 /// HttpServer::new(move || {
-///     let resource = enqueue_resource_observed("/webhooks", verifier.clone(), queue.clone(), observe);
-///     App::new().service(resource)
+///     let (verifier, queue) = (verifier.clone(), queue.clone());
+///     App::new().service(enqueue_resource_observed("/webhooks", verifier, queue, observe))
 /// })
 /// .bind(("127.0.0.1", 8080))?
 /// .run()

@@ -1,6 +1,7 @@
-//! [`SqliteQueue`] and its [`QueueBackend`](crate::queue::QueueBackend): each write one statement under the file's write
-//! lock (in process, the writers take turns on the database's gate), bounded by the command
-//! timeout; a waiting take woken by an enqueue in this process, polling otherwise.
+//! [`SqliteQueue`] and its [`QueueBackend`](crate::queue::QueueBackend): each write one
+//! statement under the file's write lock (in process, the writers take turns on the database's
+//! gate), bounded by the command timeout; a waiting take woken by an enqueue in this process,
+//! polling otherwise.
 
 use std::path::Path;
 use std::sync::Arc;
